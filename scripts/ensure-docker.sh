@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Makes sure this machine can run dockssh's integration tests and demo:
+# Docker Engine (Debian's docker.io), mmdebstrap and the OpenSSH client are
+# installed, and dockerd is running and answering `docker info`.
+# Safe to run again: it only does what is missing.
+set -euo pipefail
+
+log() { echo "ensure-docker: $*" >&2; }
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null || { log "not root and no sudo: run as root"; exit 1; }
+	sudo="sudo"
+fi
+
+need=()
+# An engine that already answers (a hosted CI runner, Docker Desktop) is
+# used as it is; otherwise Debian's docker.io provides CLI and daemon.
+if ! { command -v docker >/dev/null && docker info >/dev/null 2>&1; }; then
+	command -v docker >/dev/null && command -v dockerd >/dev/null || need+=(docker.io)
+fi
+command -v mmdebstrap >/dev/null || [ -n "${DOCKSSH_BASE_IMAGE:-}" ] || need+=(mmdebstrap)
+command -v ssh >/dev/null || need+=(openssh-client)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v ssh-keyscan >/dev/null || need+=(openssh-client)
+
+if [ ${#need[@]} -gt 0 ]; then
+	mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+	if ! command -v apt-get >/dev/null; then
+		log "missing ${need[*]} and no apt-get to install them"
+		exit 1
+	fi
+	log "installing ${need[*]}"
+	$sudo apt-get update -qq >&2
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
+
+if docker info >/dev/null 2>&1; then
+	exit 0
+fi
+
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+	log "starting docker with systemctl"
+	$sudo systemctl start docker || true
+fi
+if ! docker info >/dev/null 2>&1 && ! pgrep -x dockerd >/dev/null; then
+	# No systemd (a container or a minimal VM): run dockerd in the background,
+	# detached from this shell's stdin and stdout so callers (CI) do not wait
+	# on it, with its log in /var/log.
+	log "starting dockerd in the background (log: /var/log/dockssh-dockerd.log)"
+	$sudo sh -c 'setsid dockerd >/var/log/dockssh-dockerd.log 2>&1 </dev/null &'
+fi
+
+for _ in $(seq 1 120); do
+	if docker info >/dev/null 2>&1; then
+		log "dockerd is ready ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
+		exit 0
+	fi
+	sleep 0.5
+done
+log "dockerd did not answer within 60s; last lines of its log:"
+$sudo tail -n 20 /var/log/dockssh-dockerd.log >&2 || true
+exit 1
