@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/moby/moby/client"
@@ -38,7 +39,8 @@ func TestOpenSSHDialStdio(t *testing.T) {
 	knownHosts := sshd.WriteKnownHosts(t)
 	cmd := exec.CommandContext(ctx, "ssh", append(sshd.SSHArgs(knownHosts), "docker", "system", "dial-stdio")...)
 	cmd.Env = cleanEnv(t)
-	var stderr bytes.Buffer
+	// Written by exec's copying goroutine while the test reads it.
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
@@ -112,6 +114,24 @@ func TestOpenSSHStrictHostKeyChecking(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	require.NoError(t, err, "output: %s", out)
 	assert.Equal(t, "ran-remote-command\n", string(out))
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type lockedBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // cleanEnv is the environment for the ssh client: no agent, and a HOME of
