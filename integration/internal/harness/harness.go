@@ -81,7 +81,7 @@ func setup() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
-			setupErr = fmt.Errorf("no Docker Engine answers (%w); run scripts/ensure-docker.sh", err)
+			setupErr = fmt.Errorf("no Docker Engine answers: %w", err)
 			return
 		}
 		images, setupErr = buildImages()
@@ -124,10 +124,10 @@ func Require(tb testing.TB) Images {
 	tb.Helper()
 	if err := setup(); err != nil {
 		if Required() {
-			tb.Fatalf("Docker is required here (CI=true or DOCKSSH_REQUIRE_DOCKER=1) but not usable: %v", err)
+			tb.Fatalf("Docker is required here (CI=true or DOCKSSH_REQUIRE_DOCKER=1) but not usable: %v; run scripts/ensure-docker.sh", err)
 		}
 		msg := fmt.Sprintf("SKIPPING INTEGRATION TEST %s: Docker is not usable: %v. "+
-			"Run scripts/test.sh to install and start it; set DOCKSSH_REQUIRE_DOCKER=1 to make this a failure.", tb.Name(), err)
+			"Run scripts/ensure-docker.sh (or scripts/test.sh) to install and start it; set DOCKSSH_REQUIRE_DOCKER=1 to make this a failure.", tb.Name(), err)
 		fmt.Fprintln(os.Stderr, "!!! "+msg)
 		tb.Skip(msg)
 	}
