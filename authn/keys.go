@@ -1,0 +1,465 @@
+package authn
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// CertificateConfig configures OpenSSH user certificates signed by
+// trusted CAs (sshd's TrustedUserCAKeys). Certificates can also be
+// accepted through cert-authority lines in authorized_keys files.
+type CertificateConfig struct {
+	// TrustedCAKeys are CA public keys whose user certificates are
+	// accepted for the user names the certificate lists as principals.
+	TrustedCAKeys []ssh.PublicKey
+
+	// TrustedCAKeysFile, if not empty, names a file of CA public keys,
+	// one per line in authorized_keys format without options; '#' starts
+	// a comment. It is re-read when it changes; a line that does not
+	// parse is refused and logged.
+	TrustedCAKeysFile string
+}
+
+// keyStore answers whether a public key or certificate may log in.
+type keyStore struct {
+	log       *slog.Logger
+	now       func() time.Time
+	shared    []*fileSource[*keyDB]
+	inline    *keyDB
+	userFiles *userFiles
+	cas       map[string]bool
+	caFile    *fileSource[map[string]bool]
+	revoked   map[string]bool
+	revFile   *fileSource[map[string]bool]
+}
+
+func newKeyStore(cfg *Config, log *slog.Logger, now func() time.Time) (*keyStore, error) {
+	s := &keyStore{log: log, now: now, cas: map[string]bool{}}
+	if ak := cfg.AuthorizedKeys; ak != nil {
+		for _, f := range ak.Files {
+			src := newFileSource(f, "authorized_keys file", emptyKeyDB, func(data []byte) (*keyDB, error) {
+				return parseAuthorizedKeys(f, data, log)
+			}, log)
+			if err := src.load(); err != nil {
+				return nil, err
+			}
+			s.shared = append(s.shared, src)
+		}
+		if ak.Content != "" {
+			db, err := parseAuthorizedKeys("AuthorizedKeys.Content", []byte(ak.Content), log)
+			if err != nil {
+				return nil, fmt.Errorf("authn: AuthorizedKeys.Content: %w", err)
+			}
+			s.inline = db
+		}
+		if ak.UserFile != nil {
+			s.userFiles = &userFiles{fn: ak.UserFile, log: log, m: map[string]*fileSource[*keyDB]{}}
+		}
+	}
+	if cc := cfg.Certificates; cc != nil {
+		for i, k := range cc.TrustedCAKeys {
+			if k == nil {
+				return nil, fmt.Errorf("authn: Certificates.TrustedCAKeys[%d] is nil", i)
+			}
+			if _, isCert := k.(*ssh.Certificate); isCert {
+				return nil, fmt.Errorf("authn: Certificates.TrustedCAKeys[%d] is a certificate, not a CA key", i)
+			}
+			s.cas[string(k.Marshal())] = true
+		}
+		if cc.TrustedCAKeysFile != "" {
+			path := cc.TrustedCAKeysFile
+			s.caFile = newFileSource(path, "trusted CA keys file", map[string]bool{}, func(data []byte) (map[string]bool, error) {
+				return parseCAKeys(path, data, log)
+			}, log)
+			if err := s.caFile.load(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var err error
+	if s.revoked, err = parseRevoked("RevokedKeys", []byte(strings.Join(cfg.RevokedKeys, "\n"))); err != nil {
+		return nil, err
+	}
+	if cfg.RevokedKeysFile != "" {
+		path := cfg.RevokedKeysFile
+		s.revFile = newFileSource(path, "revoked keys file", map[string]bool{}, func(data []byte) (map[string]bool, error) {
+			return parseRevoked(path, data)
+		}, log)
+		if err := s.revFile.load(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *keyStore) hasCertificates() bool {
+	return len(s.cas) > 0 || s.caFile != nil
+}
+
+// parseCAKeys parses a TrustedUserCAKeys-style file.
+func parseCAKeys(name string, data []byte, log *slog.Logger) (map[string]bool, error) {
+	if err := checkText(data); err != nil {
+		return nil, err
+	}
+	m := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), maxLineLen)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		k, err := parsePlainKeyLine(line)
+		if err != nil {
+			log.Error("authn: trusted CA key line refused", "at", fmt.Sprintf("%s:%d", name, n), "err", err)
+			continue
+		}
+		m[string(k.Marshal())] = true
+	}
+	return m, sc.Err()
+}
+
+// parsePlainKeyLine parses "keytype base64 [comment]" with no options.
+func parsePlainKeyLine(line string) (ssh.PublicKey, error) {
+	typ, rest := cutField(line)
+	if !keyTypes[typ] {
+		return nil, fmt.Errorf("unknown key type %s (options are not allowed here)", quoteName(typ))
+	}
+	b64, _ := cutField(strings.TrimLeft(rest, " \t"))
+	blob, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, errors.New("key is not valid base64")
+	}
+	k, err := ssh.ParsePublicKey(blob)
+	if err != nil {
+		return nil, fmt.Errorf("bad %s key: %v", typ, err)
+	}
+	if k.Type() != typ {
+		return nil, fmt.Errorf("key type %s does not match the key (%s)", typ, k.Type())
+	}
+	return k, nil
+}
+
+// parseRevoked parses a revocation list: SHA256 fingerprints
+// ("SHA256:...") or public keys, one per line. Unlike the other files,
+// any bad line fails the whole list: a revocation we cannot read must
+// not be skipped.
+func parseRevoked(name string, data []byte) (map[string]bool, error) {
+	if err := checkText(data); err != nil {
+		return nil, err
+	}
+	m := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), maxLineLen)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if fp, ok := strings.CutPrefix(line, "SHA256:"); ok {
+			fp, _ = cutField(fp)
+			if b, err := base64.RawStdEncoding.DecodeString(fp); err != nil || len(b) != 32 {
+				return nil, fmt.Errorf("authn: %s:%d: malformed SHA256 fingerprint", name, n)
+			}
+			m["SHA256:"+fp] = true
+			continue
+		}
+		k, err := parsePlainKeyLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("authn: %s:%d: %w", name, n, err)
+		}
+		m[ssh.FingerprintSHA256(k)] = true
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("authn: %s: %w", name, err)
+	}
+	return m, nil
+}
+
+// userFiles caches per-user authorized_keys files. Only files that exist
+// are cached, and at most maxUserFiles of them, so that clients making
+// up user names cannot grow it.
+type userFiles struct {
+	fn  UserFileFunc
+	log *slog.Logger
+
+	mu sync.Mutex // guards m
+	m  map[string]*fileSource[*keyDB]
+}
+
+const maxUserFiles = 1024
+
+func (u *userFiles) get(user string) *keyDB {
+	path, ok := u.fn(user)
+	if !ok || path == "" {
+		return nil
+	}
+	u.mu.Lock()
+	src := u.m[path]
+	if src == nil {
+		if _, err := os.Stat(path); err != nil {
+			u.mu.Unlock()
+			return nil
+		}
+		if len(u.m) >= maxUserFiles {
+			for p := range u.m {
+				delete(u.m, p)
+				break
+			}
+		}
+		src = newFileSource(path, "authorized_keys file", emptyKeyDB, func(data []byte) (*keyDB, error) {
+			return parseAuthorizedKeys(path, data, u.log)
+		}, u.log)
+		u.m[path] = src
+	}
+	u.mu.Unlock()
+	db, _ := src.get()
+	return db
+}
+
+// dbsFor returns the authorized_keys databases that apply to user.
+func (s *keyStore) dbsFor(user string) []*keyDB {
+	var dbs []*keyDB
+	for _, src := range s.shared {
+		db, _ := src.get()
+		dbs = append(dbs, db)
+	}
+	if s.inline != nil {
+		dbs = append(dbs, s.inline)
+	}
+	if s.userFiles != nil {
+		if db := s.userFiles.get(user); db != nil {
+			dbs = append(dbs, db)
+		}
+	}
+	return dbs
+}
+
+// keyDenied is why a key was refused, for logs and the error.
+type keyDenied struct {
+	reason string
+	source string // file:line of the line that matched but did not allow, if any
+}
+
+func (e *keyDenied) Error() string {
+	if e.source != "" {
+		return "authn: public key refused: " + e.reason + " (" + e.source + ")"
+	}
+	return "authn: public key refused: " + e.reason
+}
+
+// check decides whether key may log in as user from ip and returns what
+// the resulting session may do.
+func (s *keyStore) check(user string, ip netip.Addr, hasIP bool, key ssh.PublicKey) (*KeyInfo, limits, error) {
+	if err := s.checkRevoked(key); err != nil {
+		return nil, limits{}, err
+	}
+	if cert, ok := key.(*ssh.Certificate); ok {
+		return s.checkCert(user, ip, hasIP, cert)
+	}
+	blob := string(key.Marshal())
+	var denied *keyDenied
+	for _, db := range s.dbsFor(user) {
+		for _, l := range db.keys[blob] {
+			if err := s.lineAllows(l, ip, hasIP); err != nil {
+				denied = err
+				continue
+			}
+			info := &KeyInfo{Type: key.Type(), Fingerprint: l.fp, Source: l.source}
+			return info, limitsFromOptions(l.opts), nil
+		}
+	}
+	if denied != nil {
+		return nil, limits{}, denied
+	}
+	return nil, limits{}, &keyDenied{reason: "not in any authorized_keys file"}
+}
+
+func (s *keyStore) checkRevoked(key ssh.PublicKey) error {
+	revoked := s.revoked
+	if s.revFile != nil {
+		m, err := s.revFile.get()
+		if err != nil {
+			// Fail closed, like sshd with an unreadable RevokedKeys file.
+			return &keyDenied{reason: "revocation list unavailable; refusing all keys"}
+		}
+		if len(m) > 0 {
+			revoked = mergeSets(revoked, m)
+		}
+	}
+	if len(revoked) == 0 {
+		return nil
+	}
+	fps := []string{ssh.FingerprintSHA256(key)}
+	if cert, ok := key.(*ssh.Certificate); ok {
+		fps = []string{ssh.FingerprintSHA256(cert.Key), ssh.FingerprintSHA256(cert.SignatureKey)}
+	}
+	for _, fp := range fps {
+		if revoked[fp] {
+			return &keyDenied{reason: "key " + fp + " is revoked"}
+		}
+	}
+	return nil
+}
+
+func mergeSets(a, b map[string]bool) map[string]bool {
+	if len(a) == 0 {
+		return b
+	}
+	m := make(map[string]bool, len(a)+len(b))
+	for k := range a {
+		m[k] = true
+	}
+	for k := range b {
+		m[k] = true
+	}
+	return m
+}
+
+// lineAllows applies the options of a matching line that restrict who may
+// use it (expiry-time, from, verify-required).
+func (s *keyStore) lineAllows(l *keyLine, ip netip.Addr, hasIP bool) *keyDenied {
+	if l.opts.verifyRequired {
+		// x/crypto does not expose the FIDO user-verification flag, so
+		// the option cannot be enforced: refuse rather than ignore it.
+		return &keyDenied{reason: "verify-required is not supported", source: l.source}
+	}
+	if !l.opts.expiry.IsZero() && !s.now().Before(l.opts.expiry) {
+		return &keyDenied{reason: "expired (expiry-time)", source: l.source}
+	}
+	if l.opts.from != nil && (!hasIP || !l.opts.from.match(ip)) {
+		return &keyDenied{reason: "client address not allowed by from=", source: l.source}
+	}
+	return nil
+}
+
+// checkCert accepts a user certificate signed by a trusted CA or by a CA
+// of a cert-authority line.
+func (s *keyStore) checkCert(user string, ip netip.Addr, hasIP bool, cert *ssh.Certificate) (*KeyInfo, limits, error) {
+	if cert.CertType != ssh.UserCert {
+		return nil, limits{}, &keyDenied{reason: "not a user certificate"}
+	}
+	if len(cert.ValidPrincipals) == 0 {
+		// OpenSSH accepts these for any user; an unrestricted
+		// certificate is almost always a mistake, so it is refused.
+		return nil, limits{}, &keyDenied{reason: "certificate has no principals"}
+	}
+	info := &KeyInfo{
+		Type:          cert.Type(),
+		Fingerprint:   ssh.FingerprintSHA256(cert.Key),
+		CertKeyID:     cert.KeyId,
+		CertSerial:    cert.Serial,
+		CAFingerprint: ssh.FingerprintSHA256(cert.SignatureKey),
+	}
+	ca := string(cert.SignatureKey.Marshal())
+	var denied *keyDenied
+	trusted := s.cas[ca]
+	if !trusted && s.caFile != nil {
+		m, _ := s.caFile.get()
+		trusted = m[ca]
+	}
+	if trusted {
+		lim, err := s.certLimits(cert, user, ip, hasIP)
+		if err == nil {
+			info.Principal = user
+			return info, lim, nil
+		}
+		denied = err
+	}
+	for _, db := range s.dbsFor(user) {
+		for _, l := range db.cas[ca] {
+			if err := s.lineAllows(l, ip, hasIP); err != nil {
+				denied = err
+				continue
+			}
+			principal := user
+			if len(l.opts.principals) > 0 {
+				principal = ""
+				for _, p := range l.opts.principals {
+					if slices.Contains(cert.ValidPrincipals, p) {
+						principal = p
+						break
+					}
+				}
+				if principal == "" {
+					denied = &keyDenied{reason: "no certificate principal is listed in principals=", source: l.source}
+					continue
+				}
+			}
+			lim, err := s.certLimits(cert, principal, ip, hasIP)
+			if err != nil {
+				err.source = l.source
+				denied = err
+				continue
+			}
+			merged, mergeErr := lim.merge(limitsFromOptions(l.opts))
+			if mergeErr != nil {
+				denied = &keyDenied{reason: mergeErr.Error(), source: l.source}
+				continue
+			}
+			info.Principal, info.Source = principal, l.source
+			return info, merged, nil
+		}
+	}
+	if denied != nil {
+		return nil, limits{}, denied
+	}
+	return nil, limits{}, &keyDenied{reason: "certificate signed by an untrusted CA " + info.CAFingerprint}
+}
+
+// certLimits checks the certificate itself (signature, principal,
+// validity window against the injected clock, critical options) and
+// returns what it allows.
+func (s *keyStore) certLimits(cert *ssh.Certificate, principal string, ip netip.Addr, hasIP bool) (limits, *keyDenied) {
+	if !slices.Contains(cert.ValidPrincipals, principal) {
+		return limits{}, &keyDenied{reason: fmt.Sprintf("principal %q not in certificate", truncate(principal, 64))}
+	}
+	checker := ssh.CertChecker{
+		Clock:                    s.now,
+		SupportedCriticalOptions: []string{optForceCommand, optSourceAddress},
+	}
+	if err := checker.CheckCert(principal, cert); err != nil {
+		return limits{}, &keyDenied{reason: strings.TrimPrefix(err.Error(), "ssh: ")}
+	}
+	lim := limits{permits: permits{
+		pty:             hasExt(cert, "permit-pty"),
+		portForwarding:  hasExt(cert, "permit-port-forwarding"),
+		agentForwarding: hasExt(cert, "permit-agent-forwarding"),
+		x11Forwarding:   hasExt(cert, "permit-X11-forwarding"),
+		userRC:          hasExt(cert, "permit-user-rc"),
+	}, noTouchRequired: hasExt(cert, extNoTouchRequired)}
+	if cmd, ok := cert.CriticalOptions[optForceCommand]; ok {
+		if cmd == "" {
+			return limits{}, &keyDenied{reason: "empty force-command in certificate"}
+		}
+		lim.forceCommand = cmd
+	}
+	if sa, ok := cert.CriticalOptions[optSourceAddress]; ok {
+		l, err := parseCIDRList(sa)
+		if err != nil {
+			return limits{}, &keyDenied{reason: "certificate " + err.Error()}
+		}
+		if !hasIP || !slices.ContainsFunc(l, func(p netip.Prefix) bool { return p.Contains(ip) }) {
+			return limits{}, &keyDenied{reason: "client address not allowed by the certificate's source-address"}
+		}
+		lim.sourceAddress = sa
+	}
+	return lim, nil
+}
+
+func hasExt(cert *ssh.Certificate, name string) bool {
+	_, ok := cert.Extensions[name]
+	return ok
+}
