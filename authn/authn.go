@@ -279,14 +279,19 @@ func (a *Authenticator) keyRefusedPenalty() time.Duration {
 }
 
 // penalized refuses an attempt without evaluating it when its source is
-// under penalty (a connection opened before the penalty started).
+// under penalty (a connection opened before the penalty started). The
+// attempt still adds to the penalty: the source keeps trying.
 func (a *Authenticator) penalized(c ssh.ConnMetadata, m Method) error {
 	if a.penalties == nil {
 		return nil
 	}
 	if err := a.penalties.check(c.RemoteAddr()); err != nil {
 		a.attemptLog(slog.LevelInfo, c, m, "refused", nil, "reason", "source penalized")
-		return &failure{msg: err.Error()}
+		pen := a.penalties.keyRefused
+		if m == MethodPassword {
+			pen = a.penalties.authFailure
+		}
+		return &failure{msg: err.Error(), penalty: pen}
 	}
 	return nil
 }
