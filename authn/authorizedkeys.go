@@ -155,6 +155,9 @@ func parseAuthorizedKeyLine(line string) (*keyLine, error) {
 	}
 	var optStr string
 	typ, rest := cutField(line)
+	if strings.HasSuffix(typ, "-cert-v01@openssh.com") {
+		return nil, errors.New("certificates cannot be listed in authorized_keys; list their CA with cert-authority")
+	}
 	if !keyTypes[typ] {
 		end, err := optionsEnd(line)
 		if err != nil {

@@ -175,3 +175,28 @@ func TestInsecureNoAuthentication(t *testing.T) {
 	}
 	assert.Len(t, logs.find(t, map[string]string{"level": "WARN", "method": "none", "result": "success"}), 2)
 }
+
+// FuzzParseAuthTuples: never panics, and whatever it accepts survives a
+// round trip through the documented escaping.
+func FuzzParseAuthTuples(f *testing.F) {
+	for _, s := range []string{"jeroen:thefather;luke:theforce", `a\:b:c\;d\\e`, "a:b:c", ";;", `\`, "a:", ":b"} {
+		f.Add(s)
+	}
+	esc := strings.NewReplacer(`\`, `\\`, `:`, `\:`, `;`, `\;`)
+	f.Fuzz(func(t *testing.T, s string) {
+		users, err := authn.ParseAuthTuples(s)
+		if err != nil {
+			return
+		}
+		var parts []string
+		for _, u := range users {
+			if u.Name == "" || u.Password == "" {
+				t.Fatalf("ParseAuthTuples(%q) accepted an empty field", s)
+			}
+			parts = append(parts, esc.Replace(u.Name)+":"+esc.Replace(u.Password))
+		}
+		again, err := authn.ParseAuthTuples(strings.Join(parts, ";"))
+		require.NoError(t, err)
+		require.Equal(t, users, again)
+	})
+}
