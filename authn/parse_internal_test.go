@@ -78,7 +78,9 @@ func TestParseKeyOptions(t *testing.T) {
 }
 
 func equalOptions(a, b keyOptions) bool {
-	eq := func(x, y []string) bool { return strings.Join(x, "\x00") == strings.Join(y, "\x00") && (x == nil) == (y == nil) }
+	eq := func(x, y []string) bool {
+		return strings.Join(x, "\x00") == strings.Join(y, "\x00") && (x == nil) == (y == nil)
+	}
 	return a.certAuthority == b.certAuthority && a.permits == b.permits && a.command == b.command &&
 		eq(a.environment, b.environment) && a.expiry.Equal(b.expiry) && eq(a.principals, b.principals) &&
 		eq(a.permitOpen, b.permitOpen) && eq(a.permitListen, b.permitListen) && a.tunnel == b.tunnel &&
