@@ -79,6 +79,11 @@ func redactURL(raw string, mask func(dst []byte, v string) []byte) string {
 		rest = raw[i+3:]
 		end := indexAuthorityEnd(rest)
 		authority, rest = rest[:end], rest[end:]
+	} else if strings.HasPrefix(raw, "//") {
+		// Network-path reference: "//user:pass@host/path".
+		out = append(out, "//"...)
+		end := indexAuthorityEnd(raw[2:]) + 2
+		authority, rest = raw[2:end], raw[end:]
 	} else if end := indexAuthorityEnd(raw); strings.Contains(raw[:end], "@") {
 		// Scheme-less: "user:pass@host/path" or scp-like "git@host:repo".
 		scheme = "ssh"
