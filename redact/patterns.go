@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"hash"
-	"net/url"
 	"strings"
 )
 
@@ -132,6 +131,8 @@ type patStage struct {
 	em, ed    int    // pPEM: progress through "-----END ", then closing dashes
 	refeed    []byte
 	refeeding bool
+	scratch   []byte // unescaped user info part
+	one       [1]byte
 }
 
 func (s *patStage) init(r *Redactor, out *[]byte) {
@@ -413,8 +414,9 @@ func (s *patStage) pre(b []byte) []byte {
 				return b[i:]
 			}
 			s.startValue(vUnquoted)
+			s.one[0] = '\\'
 			for range n {
-				s.valueBytes([]byte{'\\'})
+				s.valueBytes(s.one[:])
 			}
 			return b[i:]
 		}
@@ -644,11 +646,42 @@ func (s *patStage) maskPart(p []byte) {
 		*s.out = append(*s.out, p...)
 		return
 	}
-	v := p
-	if u, err := url.PathUnescape(string(p)); err == nil {
-		v = []byte(u)
+	if s.mac == nil {
+		*s.out = append(*s.out, s.r.mask...)
+		return
 	}
-	*s.out = s.r.appendMask(*s.out, v)
+	s.scratch = appendUnescaped(s.scratch[:0], p)
+	s.mac.Reset()
+	s.mac.Write(s.scratch)
+	*s.out = s.r.appendFingerprint(*s.out, s.mac.Sum(s.sum[:0]))
+}
+
+// appendUnescaped appends p with its %XX escapes decoded; a malformed
+// escape is kept as it is.
+func appendUnescaped(dst, p []byte) []byte {
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
+			dst = append(dst, unhex(p[i+1])<<4|unhex(p[i+2]))
+			i += 2
+			continue
+		}
+		dst = append(dst, p[i])
+	}
+	return dst
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // refeedBytes runs held bytes that turned out not to be secret through the
