@@ -22,11 +22,11 @@ const (
 	// ReasonDenied: the deny list (built-in or Policy.Deny) matches the
 	// name.
 	ReasonDenied
+	// ReasonNameTooLong: the name exceeds Policy.MaxNameLen.
+	ReasonNameTooLong
 	// ReasonInvalidName: the name is empty or not [A-Za-z_][A-Za-z0-9_]*
 	// (which also rules out '=' and NUL).
 	ReasonInvalidName
-	// ReasonNameTooLong: the name exceeds Policy.MaxNameLen.
-	ReasonNameTooLong
 	// ReasonNotAllowed: no allow pattern matches the name.
 	ReasonNotAllowed
 	// ReasonNUL: the value contains a NUL byte, which would cut it short

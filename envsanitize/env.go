@@ -25,8 +25,9 @@ type Env struct {
 // ReasonTooMany; names already held can still be set again.
 func (e *Env) Set(name, value string) error {
 	if d, ok := e.Policy.check(name, value, false); !ok {
-		d.Index = -1
-		return &d
+		err := d // declared here so that only a refusal allocates
+		err.Index = -1
+		return &err
 	}
 	if i, ok := e.index[name]; ok {
 		e.vars[i] = name + "=" + value

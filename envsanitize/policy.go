@@ -21,7 +21,7 @@ const (
 // that fails drops it:
 //
 //  1. the built-in deny list (see DenyList) and Deny: these always win;
-//  2. the name: [A-Za-z_][A-Za-z0-9_]*, at most MaxNameLen bytes;
+//  2. the name: at most MaxNameLen bytes, [A-Za-z_][A-Za-z0-9_]*;
 //  3. Allow (and PTYAllow when PTY): some pattern must match;
 //  4. the value: no NUL, at most MaxValueLen bytes, not a bash function
 //     ("()..."), and for LANG, LANGUAGE, LC_*, LINGUAS, TERM, COLORTERM no
@@ -147,8 +147,9 @@ func (p *Policy) Check(name, value string) error {
 		p = new(Policy)
 	}
 	if d, ok := p.check(name, value, false); !ok {
-		d.Index = -1
-		return &d
+		e := d // declared here so that only a refusal allocates
+		e.Index = -1
+		return &e
 	}
 	return nil
 }
@@ -189,21 +190,30 @@ func (p *Policy) Filter(env []string) (kept []string, dropped []Decision) {
 		}
 	}
 
+	drop := func(d Decision) {
+		if dropped == nil {
+			// At most one decision per remaining entry: one allocation
+			// instead of a chain of growing ones.
+			dropped = make([]Decision, 0, len(env)-d.Index)
+		}
+		dropped = append(dropped, d)
+	}
+
 	for i, kv := range env {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok {
-			dropped = append(dropped, Decision{Index: i, Reason: ReasonMalformed})
+			drop(Decision{Index: i, Reason: ReasonMalformed})
 			continue
 		}
 		if last[name] != i {
-			dropped = append(dropped, Decision{Index: i, Name: name, Reason: ReasonDuplicate})
+			drop(Decision{Index: i, Name: name, Reason: ReasonDuplicate})
 			continue
 		}
 		restoreAs := ""
 		if p.RestorePyInstaller {
 			if k := pyInstallerVar(name); k >= 0 && hasOrig[k] {
 				// The bundle's value; the _ORIG entry brings the user's.
-				dropped = append(dropped, Decision{Index: i, Name: name, Reason: ReasonPyInstaller, Related: name + origSuffix})
+				drop(Decision{Index: i, Name: name, Reason: ReasonPyInstaller, Related: name + origSuffix})
 				continue
 			}
 			if k := pyInstallerOrig(name); k >= 0 {
@@ -213,21 +223,21 @@ func (p *Policy) Filter(env []string) (kept []string, dropped []Decision) {
 		if restoreAs != "" {
 			if d, ok := p.check(restoreAs, value, true); !ok {
 				d.Index, d.Related = i, name
-				dropped = append(dropped, d)
+				drop(d)
 				continue
 			}
 		} else if d, ok := p.check(name, value, false); !ok {
 			d.Index = i
-			dropped = append(dropped, d)
+			drop(d)
 			continue
 		}
 		if len(kept) >= maxVars {
-			dropped = append(dropped, Decision{Index: i, Name: name, Reason: ReasonTooMany, Limit: maxVars, Size: len(kept)})
+			drop(Decision{Index: i, Name: name, Reason: ReasonTooMany, Limit: maxVars, Size: len(kept)})
 			continue
 		}
 		if restoreAs != "" {
 			kept = append(kept, restoreAs+"="+value)
-			dropped = append(dropped, Decision{Index: i, Name: name, Reason: ReasonPyInstaller, Related: restoreAs})
+			drop(Decision{Index: i, Name: name, Reason: ReasonPyInstaller, Related: restoreAs})
 			continue
 		}
 		kept = append(kept, kv)
@@ -252,11 +262,12 @@ func (p *Policy) check(name, value string, restoring bool) (Decision, bool) {
 			}}, false
 		}
 	}
-	if !validName(name) {
-		return Decision{Name: name, Reason: ReasonInvalidName}, false
-	}
+	// The length first: it bounds the work on a hostile name.
 	if n := p.maxNameLen(); len(name) > n {
 		return Decision{Name: name, Reason: ReasonNameTooLong, Limit: n, Size: len(name)}, false
+	}
+	if !validName(name) {
+		return Decision{Name: name, Reason: ReasonInvalidName}, false
 	}
 	if !p.allowed(name) {
 		return Decision{Name: name, Reason: ReasonNotAllowed}, false
