@@ -112,8 +112,11 @@ func (r *Redactor) attrs(as []slog.Attr) []slog.Attr {
 	return out
 }
 
-// attr returns a redacted.
+// attr returns a redacted copy of a.
 func (r *Redactor) attr(a slog.Attr) slog.Attr {
+	if a.Equal(slog.Attr{}) {
+		return a // handlers drop empty attributes; keep it empty
+	}
 	v := a.Value.Resolve()
 	key := r.String(a.Key)
 	if v.Kind() == slog.KindGroup {

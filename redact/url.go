@@ -140,11 +140,12 @@ func redactURL(raw string, mask func(dst []byte, v string) []byte) string {
 }
 
 // indexAuthorityEnd returns where the authority at the start of s ends.
+// URL gets one URL, so unlike the stream pattern it lets spaces, quotes
+// and backslashes belong to a (malformed) password; like net/url, an
+// unescaped '/', '?' or '#' ends it.
 func indexAuthorityEnd(s string) int {
-	for i := 0; i < len(s); i++ {
-		if authorityEnd[s[i]] && s[i] != '\\' {
-			return i
-		}
+	if i := strings.IndexAny(s, "/?#"); i >= 0 {
+		return i
 	}
 	return len(s)
 }
