@@ -96,7 +96,9 @@ type Decision struct {
 	// (bytes; for ReasonTooMany, the number of variables already kept).
 	Limit, Size int
 	// Related is the other name of a PyInstaller pair (LD_LIBRARY_PATH
-	// for LD_LIBRARY_PATH_ORIG, and back).
+	// for LD_LIBRARY_PATH_ORIG, and back). When a value restored from an
+	// _ORIG entry fails a check, Name is the restored name, Related the
+	// _ORIG entry's name, and Index the _ORIG entry's position.
 	Related string
 }
 
