@@ -248,7 +248,8 @@ func (p *Policy) Filter(env []string) (kept []string, dropped []Decision) {
 // check runs every per-variable check on name=value. restoring skips the
 // built-in deny list, for PyInstaller restoration only; Deny still applies.
 // It returns the Decision (Index unset) and false if the variable is
-// dropped. It does not allocate.
+// dropped. It allocates only to run a Deny or Allow pattern that needs the
+// automaton (see Match); literal and prefix patterns do not.
 func (p *Policy) check(name, value string, restoring bool) (Decision, bool) {
 	if !restoring {
 		if r := deniedRule(name); r != nil {
