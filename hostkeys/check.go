@@ -1,0 +1,126 @@
+package hostkeys
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// verdict is the outcome of checking one offered key against a database.
+type verdict struct {
+	reason    error  // nil when the key is accepted
+	matched   *entry // the line that accepted the key
+	known     []*entry
+	revoked   *entry
+	revokedCA bool
+	certErr   error
+}
+
+// check decides whether key is acceptable for the known_hosts name; host is
+// the bare host name that host certificates must list as a principal.
+//
+// The order of the steps follows OpenSSH's check_host_key (sshconnect.c),
+// with two deliberate differences that only ever reject more:
+//   - a @revoked line revokes its key for every host, whatever its host
+//     field says (sshd(8): "must not ever be accepted");
+//   - a host matched only by @cert-authority lines counts as known, so an
+//     uncertified key for it is a changed key, never a new one.
+func (db *database) check(name, host string, key ssh.PublicKey, now func() time.Time) verdict {
+	plain := key
+	cert, isCert := key.(*ssh.Certificate)
+	if isCert {
+		plain = cert.Key
+	}
+	known := db.lookup(name)
+	plainBlob := string(plain.Marshal())
+
+	if r := db.revoked[plainBlob]; r != nil {
+		return verdict{reason: ErrHostKeyRevoked, known: known, revoked: r}
+	}
+	if isCert {
+		if r := db.revoked[string(cert.SignatureKey.Marshal())]; r != nil {
+			return verdict{reason: ErrHostKeyRevoked, known: known, revoked: r, revokedCA: true}
+		}
+	}
+
+	var certErr error
+	caTrusted := false
+	if isCert {
+		caBlob := string(cert.SignatureKey.Marshal())
+		var ca *entry
+		for _, e := range known {
+			if e.marker == markerCA && e.blob == caBlob {
+				ca = e
+				break
+			}
+		}
+		switch {
+		case ca == nil:
+			certErr = fmt.Errorf("signed by CA %s %s, which known_hosts does not trust for %s",
+				cert.SignatureKey.Type(), ssh.FingerprintSHA256(cert.SignatureKey), name)
+		case cert.CertType != ssh.HostCert:
+			caTrusted = true
+			certErr = fmt.Errorf("certificate type %d is not a host certificate", cert.CertType)
+		default:
+			caTrusted = true
+			// CheckCert verifies the CA signature, the principals (the bare
+			// host, as OpenSSH checks), the validity interval and that no
+			// critical option is present (host certificates define none).
+			checker := ssh.CertChecker{Clock: now}
+			if err := checker.CheckCert(host, cert); err != nil {
+				certErr = err
+			} else {
+				return verdict{matched: ca, known: known}
+			}
+		}
+		// Like OpenSSH: a certificate that does not establish trust is
+		// retried as its plain key.
+	}
+
+	for _, e := range known {
+		if e.marker == markerNone && e.blob == plainBlob {
+			return verdict{matched: e, known: known}
+		}
+	}
+	v := verdict{known: known, certErr: certErr}
+	switch {
+	case len(known) == 0:
+		v.reason = ErrUnknownHost
+	case caTrusted:
+		v.reason = ErrHostCertificate
+	default:
+		v.reason = ErrHostKeyChanged
+	}
+	return v
+}
+
+// hostKeyError turns a rejecting verdict into the error the callback returns.
+func (v *verdict) hostKeyError(name, address, host, port, file string, remote net.Addr, key ssh.PublicKey) *HostKeyError {
+	fpKey := key
+	if cert, ok := key.(*ssh.Certificate); ok {
+		fpKey = cert.Key
+	}
+	e := &HostKeyError{
+		Reason:         v.reason,
+		Host:           name,
+		Address:        address,
+		Remote:         remote,
+		KeyType:        key.Type(),
+		Fingerprint:    ssh.FingerprintSHA256(fpKey),
+		CertErr:        v.certErr,
+		KnownHostsFile: file,
+		port:           port,
+		hostOnly:       host,
+		revokedCA:      v.revokedCA,
+	}
+	for _, k := range v.known {
+		e.Known = append(e.Known, k.knownKey())
+	}
+	if v.revoked != nil {
+		r := v.revoked.knownKey()
+		e.Revoked = &r
+	}
+	return e
+}

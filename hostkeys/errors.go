@@ -1,0 +1,257 @@
+package hostkeys
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// The reasons a host key is rejected. A *HostKeyError wraps exactly one of
+// them, so errors.Is(err, ErrHostKeyChanged) works on the error returned by
+// ssh.Dial.
+var (
+	// ErrUnknownHost: known_hosts has no key and no @cert-authority for the
+	// host. Under AcceptNew such a host is added instead.
+	ErrUnknownHost = errors.New("hostkeys: host is not in known_hosts")
+	// ErrHostKeyChanged: known_hosts has keys or CAs for the host, and the
+	// server's key is none of them. A man-in-the-middle attack is possible.
+	ErrHostKeyChanged = errors.New("hostkeys: host key does not match known_hosts")
+	// ErrHostKeyRevoked: the server's key, or the CA that signed its
+	// certificate, is listed in a @revoked line.
+	ErrHostKeyRevoked = errors.New("hostkeys: host key is revoked")
+	// ErrHostCertificate: the server presented a certificate signed by a CA
+	// trusted for the host, but the certificate is not valid (expired, not
+	// yet valid, wrong principal, bad signature, unsupported critical
+	// option), and its plain key is not known either.
+	ErrHostCertificate = errors.New("hostkeys: host certificate is not valid")
+)
+
+// KnownKey is one key line of a known_hosts file.
+type KnownKey struct {
+	Key  ssh.PublicKey
+	File string // the known_hosts file, as configured
+	Line int    // 1-based line number in File
+	// CertAuthority reports whether the line is a @cert-authority line: Key
+	// is then a CA that signs host certificates, not a host key.
+	CertAuthority bool
+}
+
+// String returns "file:line: type SHA256:fingerprint", with a
+// "@cert-authority " prefix before the type for CA lines.
+func (k KnownKey) String() string {
+	m := ""
+	if k.CertAuthority {
+		m = "@cert-authority "
+	}
+	return fmt.Sprintf("%s:%d: %s%s %s", k.File, k.Line, m, k.Key.Type(), ssh.FingerprintSHA256(k.Key))
+}
+
+// HostKeyError reports why a host key was rejected, with what a caller or a
+// user needs to fix it. Get it with errors.As from the error of ssh.Dial or
+// ssh.NewClientConn.
+type HostKeyError struct {
+	// Reason is ErrUnknownHost, ErrHostKeyChanged, ErrHostKeyRevoked or
+	// ErrHostCertificate.
+	Reason error
+	// Host is the name looked up in known_hosts: the lowercased host for
+	// port 22, "[host]:port" otherwise (as OpenSSH writes it).
+	Host string
+	// Address is the "host:port" the client dialed (the hostname argument of
+	// the ssh.HostKeyCallback), or the remote address when that was empty.
+	Address string
+	// Remote is the network address of the server; it may differ from
+	// Address, for example when Address is a DNS name.
+	Remote net.Addr
+	// KeyType is the type of the key the server offered, e.g. "ssh-ed25519"
+	// or "ssh-ed25519-cert-v01@openssh.com" for a certificate.
+	KeyType string
+	// Fingerprint is the SHA256 fingerprint of the offered key in OpenSSH's
+	// form ("SHA256:" and unpadded base64). For a certificate it is the
+	// fingerprint of the certified key, as OpenSSH prints it.
+	Fingerprint string
+	// Known lists the known_hosts lines (host keys and @cert-authority keys)
+	// that match Host, in file and line order. Empty for ErrUnknownHost.
+	Known []KnownKey
+	// Revoked is the @revoked line that rejected the key, for
+	// ErrHostKeyRevoked.
+	Revoked *KnownKey
+	// CertErr, when the server offered a certificate, says why the
+	// certificate did not establish trust (untrusted CA, expired, wrong
+	// principal, ...). errors.Is and errors.As see through it.
+	CertErr error
+	// KnownHostsFile is the file that new host keys go to (Config.Files[0]);
+	// the fix in the message names it.
+	KnownHostsFile string
+
+	port, hostOnly string // for the fix-it commands
+	revokedCA      bool   // Revoked is the CA of the offered certificate
+}
+
+// Unwrap returns Reason and, when set, CertErr.
+func (e *HostKeyError) Unwrap() []error {
+	if e.CertErr != nil {
+		return []error{e.Reason, e.CertErr}
+	}
+	return []error{e.Reason}
+}
+
+// Error says what happened, in the words OpenSSH uses for the same
+// situation, and how to fix it. It is one line, so it survives logs.
+func (e *HostKeyError) Error() string {
+	var b strings.Builder
+	where := e.Host
+	if e.Remote != nil && e.Remote.String() != e.Address {
+		where += " (remote " + e.Remote.String() + ")"
+	}
+	offered := fmt.Sprintf("%s key %s", e.KeyType, e.Fingerprint)
+	switch e.Reason {
+	case ErrUnknownHost:
+		fmt.Fprintf(&b, "hostkeys: no host key is known for %s and you have requested strict checking; the server offered %s", where, offered)
+		e.writeCertErr(&b)
+		fmt.Fprintf(&b, "; if that fingerprint is the server's (check it with its administrator: ssh-keygen -lf on the server's host key), add the host with: %s", e.keyscanCommand())
+	case ErrHostKeyChanged:
+		fmt.Fprintf(&b, "hostkeys: WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for %s: someone could be eavesdropping on you right now (man-in-the-middle attack), or the host key has just been changed; the server offered %s", where, offered)
+		e.writeCertErr(&b)
+		b.WriteString(", but known_hosts has ")
+		if e.sameTypeKnown() {
+			b.WriteString("for this host: ")
+		} else {
+			b.WriteString("only keys of other types for this host: ")
+		}
+		e.writeKnown(&b)
+		fmt.Fprintf(&b, "; host key verification failed; if the change is expected (check with the server's administrator), remove the offending lines, e.g. with: %s", e.removeCommands())
+	case ErrHostKeyRevoked:
+		fmt.Fprintf(&b, "hostkeys: WARNING: REVOKED HOST KEY DETECTED: the %s offered by %s is marked as revoked", offered, where)
+		if e.Revoked != nil {
+			what := "key"
+			if e.revokedCA {
+				what = "CA that signed its certificate"
+			}
+			fmt.Fprintf(&b, " (the %s is @revoked at %s:%d)", what, e.Revoked.File, e.Revoked.Line)
+		}
+		b.WriteString("; this could mean that a stolen key is being used to impersonate this host; host key verification failed; the host needs a new key")
+	case ErrHostCertificate:
+		fmt.Fprintf(&b, "hostkeys: host certificate for %s is not valid", where)
+		if e.CertErr != nil {
+			fmt.Fprintf(&b, ": %v", e.CertErr)
+		}
+		fmt.Fprintf(&b, "; the server offered %s, signed by a CA trusted at ", offered)
+		e.writeKnown(&b)
+		b.WriteString("; host key verification failed; the host needs a valid certificate (ssh-keygen -s CA_KEY -h -n " + shellQuote(e.hostOnly) + " HOST_KEY.pub)")
+	default:
+		fmt.Fprintf(&b, "hostkeys: host key for %s rejected: %v", where, e.Reason)
+	}
+	return b.String()
+}
+
+func (e *HostKeyError) writeCertErr(b *strings.Builder) {
+	if e.CertErr != nil {
+		fmt.Fprintf(b, " (its certificate was not accepted: %v)", e.CertErr)
+	}
+}
+
+func (e *HostKeyError) writeKnown(b *strings.Builder) {
+	for i, k := range e.Known {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if k.CertAuthority {
+			b.WriteString("@cert-authority ")
+		}
+		fmt.Fprintf(b, "%s %s at %s:%d", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.File, k.Line)
+	}
+}
+
+// sameTypeKnown reports whether a known plain key has the offered key's type.
+func (e *HostKeyError) sameTypeKnown() bool {
+	t := plainKeyType(e.KeyType)
+	for _, k := range e.Known {
+		if !k.CertAuthority && k.Key.Type() == t {
+			return true
+		}
+	}
+	return false
+}
+
+// keyscanCommand is the fix for an unknown host, as the issue and OpenSSH
+// users know it.
+func (e *HostKeyError) keyscanCommand() string {
+	port := ""
+	if e.port != "" && e.port != "22" {
+		port = "-p " + e.port + " "
+	}
+	file := e.KnownHostsFile
+	if file == "" {
+		file = "~/.ssh/known_hosts"
+	} else {
+		file = shellQuote(file)
+	}
+	return fmt.Sprintf("ssh-keyscan -H %s%s >> %s", port, shellQuote(e.hostOnly), file)
+}
+
+// removeCommands is OpenSSH's "remove with: ssh-keygen -f FILE -R HOST", once
+// per file that holds an offending line, plus the lines themselves.
+func (e *HostKeyError) removeCommands() string {
+	var cmds, lines []string
+	seen := map[string]bool{}
+	for _, k := range e.Known {
+		if k.CertAuthority {
+			continue // ssh-keygen -R keeps @cert-authority lines; so do we
+		}
+		lines = append(lines, fmt.Sprintf("%s:%d", k.File, k.Line))
+		if !seen[k.File] {
+			seen[k.File] = true
+			cmds = append(cmds, fmt.Sprintf("ssh-keygen -f %s -R %s", doubleQuote(k.File), doubleQuote(e.Host)))
+		}
+	}
+	if len(cmds) == 0 {
+		return "fix the @cert-authority lines listed above or give the host a certificate from that CA"
+	}
+	return strings.Join(cmds, " and ") + " (offending lines: " + strings.Join(lines, ", ") + ")"
+}
+
+// plainKeyType maps a certificate type to the type of the key it certifies.
+func plainKeyType(t string) string {
+	switch t {
+	case ssh.CertAlgoRSAv01:
+		return ssh.KeyAlgoRSA
+	case ssh.CertAlgoECDSA256v01:
+		return ssh.KeyAlgoECDSA256
+	case ssh.CertAlgoECDSA384v01:
+		return ssh.KeyAlgoECDSA384
+	case ssh.CertAlgoECDSA521v01:
+		return ssh.KeyAlgoECDSA521
+	case ssh.CertAlgoED25519v01:
+		return ssh.KeyAlgoED25519
+	case ssh.CertAlgoSKECDSA256v01:
+		return ssh.KeyAlgoSKECDSA256
+	case ssh.CertAlgoSKED25519v01:
+		return ssh.KeyAlgoSKED25519
+	case ssh.InsecureCertAlgoDSAv01:
+		return ssh.InsecureKeyAlgoDSA
+	}
+	return t
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything beyond a
+// conservative set of safe bytes ("[" and "]" are glob characters).
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-:/@%+=,~", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// doubleQuote quotes s the way OpenSSH prints its ssh-keygen -R hint, when
+// that is safe for a shell, and falls back to single quotes.
+func doubleQuote(s string) string {
+	if strings.ContainsAny(s, "\"$`\\!\n") {
+		return shellQuote(s)
+	}
+	return `"` + s + `"`
+}
