@@ -32,6 +32,26 @@ type automaton struct {
 	// msec[s/stride] is the secret index of that longest pattern.
 	msec   []int32
 	maxLen int
+
+	// skip is a hash set of the first 4 bytes of every pattern, or nil
+	// when a pattern is shorter than 4 bytes. Where the 4 bytes ending at
+	// some position are not in it, no match can end there or pass through
+	// it, so the scan can step over such positions with independent loads
+	// instead of the DFA's chain of dependent ones (see engine.scan).
+	skip *[skipWords]uint64
+}
+
+const (
+	skipBits  = 16
+	skipWords = 1 << skipBits / 64
+)
+
+// skipHash hashes 4 bytes (little endian) to skipBits bits.
+func skipHash(g uint32) uint32 { return g * 0x9E3779B1 >> (32 - skipBits) }
+
+func (a *automaton) mayStart(g uint32) bool {
+	h := skipHash(g)
+	return a.skip[h/64]&(1<<(h%64)) != 0
 }
 
 // pattern is one byte string to find and the secret it stands for.
@@ -142,6 +162,15 @@ func buildAutomaton(pats []pattern) *automaton {
 	}
 	a.trans = trans
 	a.depth = depth
+	a.skip = new([skipWords]uint64)
+	for _, p := range pats {
+		if len(p.text) < 4 {
+			a.skip = nil
+			break
+		}
+		h := skipHash(uint32(p.text[0]) | uint32(p.text[1])<<8 | uint32(p.text[2])<<16 | uint32(p.text[3])<<24)
+		a.skip[h/64] |= 1 << (h % 64)
+	}
 	a.mlen = mlen
 	a.msec = msec
 	return a

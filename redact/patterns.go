@@ -78,14 +78,13 @@ var (
 	pemBodyByte  = byteSet(func(c byte) bool { return isAlnum(c) || in(c, "+/=\r\n\t \\:,-") })
 	authorityEnd = byteSet(func(c byte) bool { return c <= ' ' || c == 0x7f || in(c, "/?#\"'`<>\\") })
 	unquotedEnd  = byteSet(func(c byte) bool { return c <= ' ' || in(c, ",;&\"'`)]}<>") })
-	keyLastByte  = byteSet(func(c byte) bool {
+	// keysByLast lists the sensitive keys by their last byte.
+	keysByLast = func() (t [256][]string) {
 		for _, k := range sensitiveKeys {
-			if k[len(k)-1] == c {
-				return true
-			}
+			t[k[len(k)-1]] = append(t[k[len(k)-1]], k)
 		}
-		return false
-	})
+		return t
+	}()
 )
 
 func byteSet(f func(byte) bool) (t [256]bool) {
@@ -230,7 +229,26 @@ func (s *patStage) idle(b []byte) []byte {
 			s.emitIdle(b)
 			return nil
 		}
-		switch b[i] {
+		c := b[i]
+		// Cheap rejections on the byte before the anchor, which is in b
+		// except at its very start; the full checks look further back.
+		if i > 0 {
+			switch p := b[i-1]; c {
+			case ':', '=':
+				if identByte[p] && len(keysByLast[lower(p)]) == 0 {
+					continue
+				}
+			case '/':
+				if p != '/' {
+					continue
+				}
+			case '-':
+				if p != '-' || i >= 5 && b[i-5] != 'Y' {
+					continue
+				}
+			}
+		}
+		switch c {
 		case ':', '=':
 			if auth, ok := s.keyBefore(b, i); ok {
 				s.emitIdle(b[:i+1])
@@ -298,14 +316,18 @@ func (s *patStage) keyBefore(b []byte, i int) (auth, ok bool) {
 		j--
 	}
 	end := j
-	if end == 0 || !keyLastByte[lower(t[end-1])] {
+	if end == 0 {
+		return false, false
+	}
+	keys := keysByLast[lower(t[end-1])]
+	if len(keys) == 0 {
 		return false, false
 	}
 	for j > 0 && identByte[t[j-1]] {
 		j--
 	}
 	id := t[j:end]
-	for _, k := range sensitiveKeys {
+	for _, k := range keys {
 		if hasSuffixFold(id, k) {
 			return k == "authorization", true
 		}

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"encoding/binary"
 	"io"
 	"math"
 )
@@ -100,13 +101,35 @@ func (e *engine) scan(p []byte) {
 	st := e.st
 	trans := a.trans
 	cls := &a.cls
-	for i, c := range p {
-		t := trans[st+int32(cls[c])]
+	for i := 0; i < len(p); {
+		t := trans[st+int32(cls[p[i]])]
+		i++
 		if t < 0 {
 			t &= math.MaxInt32
-			e.match(a, pos0+int64(i)+1, t)
+			e.match(a, pos0+int64(i), t)
 		}
 		st = t
+		if a.skip == nil || i < 4 || a.depth[st/a.stride] > 3 {
+			continue
+		}
+		// The state's string is at most 3 bytes long. Step over every
+		// position whose 4-byte window starts no pattern: the state
+		// there is still at most 3 bytes deep, and no match ends there.
+		j := i
+		for j < len(p) && !a.mayStart(binary.LittleEndian.Uint32(p[j-3:])) {
+			j++
+		}
+		if j == i {
+			continue
+		}
+		// Recompute the state from the root over the last 3 bytes:
+		// with a depth of at most 3 it is determined by them, and no
+		// pattern (4 bytes or more) ends inside them.
+		st = 0
+		for _, c := range p[j-3 : j] {
+			st = trans[st+int32(cls[c])] & math.MaxInt32
+		}
+		i = j
 	}
 	e.st = st
 	e.pos = pos0 + int64(len(p))

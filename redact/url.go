@@ -50,10 +50,10 @@ func isSensitiveQueryKey(k string) bool {
 // isSensitiveName reports whether a key or attribute name ends with one of
 // sensitiveKeys.
 func isSensitiveName(b []byte) bool {
-	if len(b) == 0 || !keyLastByte[lower(b[len(b)-1])] {
+	if len(b) == 0 {
 		return false
 	}
-	for _, s := range sensitiveKeys {
+	for _, s := range keysByLast[lower(b[len(b)-1])] {
 		if hasSuffixFold(b, s) {
 			return true
 		}
