@@ -1,0 +1,432 @@
+package dialer
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// hostConfig is what an ssh_config file says about one host, first value
+// wins as in OpenSSH. Empty fields were not set.
+type hostConfig struct {
+	HostName              string
+	User                  string
+	Port                  string
+	IdentityFiles         []string // raw, tokens not yet expanded
+	CertificateFiles      []string
+	IdentitiesOnly        string // "yes", "no" or ""
+	IdentityAgent         string
+	UserKnownHostsFiles   []string
+	GlobalKnownHostsFiles []string
+	ProxyJump             string
+	ProxyCommand          string
+
+	// Notes explains what was skipped (Match blocks that cannot be
+	// evaluated without running something); for debug logs.
+	Notes []string
+}
+
+// sshConfigReader reads an OpenSSH client configuration for one host.
+//
+// It is a small parser of its own rather than kevinburke/ssh_config,
+// because that library rejects whole files that use some Match criteria
+// (Match exec, for example), and a user's config that works with ssh must
+// not stop the dialer. Supported: Host (patterns, negation), Match with the
+// criteria all, host, originalhost, user and localuser (negation
+// included), Include (globs, relative to ~/.ssh, nested up to 16 levels,
+// also inside Host and Match blocks), quoted arguments, "Key=Value".
+// A Match block with any other criterion (exec, localnetwork, canonical,
+// final, tagged, ...) is skipped as a whole: dialer never runs commands
+// from a config file, and guessing would apply settings meant for another
+// situation. Unknown keywords are ignored.
+type sshConfigReader struct {
+	home      string // for ~ and relative Include paths
+	localUser string
+	readFile  func(string) ([]byte, error)
+	glob      func(string) ([]string, error)
+}
+
+// maxIncludeDepth is OpenSSH's READCONF_MAX_DEPTH.
+const maxIncludeDepth = 16
+
+// errConfigLoop is returned for Include nested too deep (usually a loop).
+var errConfigLoop = errors.New("Include nested more than 16 levels (a loop?)")
+
+// resolveState is the evaluation state of one lookup.
+type resolveState struct {
+	alias   string // the host as written in the URL
+	urlUser string // the user from the URL, "" if none
+	hc      hostConfig
+}
+
+// read evaluates the file at path for alias. A missing file yields an empty
+// hostConfig.
+func (r *sshConfigReader) read(path, alias, urlUser string) (*hostConfig, error) {
+	st := &resolveState{alias: alias, urlUser: urlUser}
+	if err := r.readFileAt(st, path, 0, true); err != nil {
+		return nil, err
+	}
+	return &st.hc, nil
+}
+
+func (r *sshConfigReader) readFileAt(st *resolveState, path string, depth int, topLevel bool) error {
+	if depth > maxIncludeDepth {
+		return errConfigLoop
+	}
+	data, err := r.readFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return r.evaluate(st, path, string(data), depth)
+}
+
+// evaluate runs through the lines of one file. Each file starts active (an
+// implicit "Host *"); a Host or Match line in an included file only changes
+// the state inside that file, as in OpenSSH.
+func (r *sshConfigReader) evaluate(st *resolveState, path, data string, depth int) error {
+	active := true
+	for n, line := range strings.Split(data, "\n") {
+		lineNo := n + 1
+		key, args, err := splitConfigLine(line)
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", path, lineNo, err)
+		}
+		if key == "" {
+			continue
+		}
+		switch key {
+		case "host":
+			active = matchPatternList(st.alias, args)
+			continue
+		case "match":
+			ok, note := r.evalMatch(st, args)
+			if note != "" {
+				st.hc.Notes = append(st.hc.Notes, fmt.Sprintf("%s:%d: %s", path, lineNo, note))
+			}
+			active = ok
+			continue
+		}
+		if !active {
+			continue
+		}
+		if key == "include" {
+			for _, pat := range args {
+				if err := r.include(st, pat, depth); err != nil {
+					if errors.Is(err, errConfigLoop) {
+						return err
+					}
+					return fmt.Errorf("%s:%d: Include %s: %w", path, lineNo, pat, err)
+				}
+			}
+			continue
+		}
+		if len(args) == 0 {
+			continue
+		}
+		set(st, key, args)
+	}
+	return nil
+}
+
+func (r *sshConfigReader) include(st *resolveState, pattern string, depth int) error {
+	p := expandTilde(pattern, r.home)
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(r.home, ".ssh", p)
+	}
+	matches, err := r.glob(p)
+	if err != nil {
+		return err
+	}
+	for _, m := range matches {
+		if err := r.readFileAt(st, m, depth+1, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// set records the first value of a keyword; list keywords accumulate.
+func set(st *resolveState, key string, args []string) {
+	hc := &st.hc
+	first := func(dst *string) {
+		if *dst == "" {
+			*dst = args[0]
+		}
+	}
+	switch key {
+	case "hostname":
+		first(&hc.HostName)
+	case "user":
+		first(&hc.User)
+	case "port":
+		first(&hc.Port)
+	case "identityfile":
+		hc.IdentityFiles = append(hc.IdentityFiles, args[0])
+	case "certificatefile":
+		hc.CertificateFiles = append(hc.CertificateFiles, args[0])
+	case "identitiesonly":
+		first(&hc.IdentitiesOnly)
+	case "identityagent":
+		first(&hc.IdentityAgent)
+	case "userknownhostsfile":
+		if hc.UserKnownHostsFiles == nil {
+			hc.UserKnownHostsFiles = args
+		}
+	case "globalknownhostsfile":
+		if hc.GlobalKnownHostsFiles == nil {
+			hc.GlobalKnownHostsFiles = args
+		}
+	case "proxyjump":
+		first(&hc.ProxyJump)
+	case "proxycommand":
+		first(&hc.ProxyCommand)
+	}
+}
+
+// evalMatch evaluates the criteria of a Match line. It returns false with a
+// note when a criterion cannot be evaluated without side effects or
+// information the dialer does not have.
+func (r *sshConfigReader) evalMatch(st *resolveState, args []string) (bool, string) {
+	if len(args) == 0 {
+		return false, "Match without criteria skipped"
+	}
+	result := true
+	for i := 0; i < len(args); i++ {
+		crit := strings.ToLower(args[i])
+		negate := strings.HasPrefix(crit, "!")
+		crit = strings.TrimPrefix(crit, "!")
+		var ok bool
+		switch crit {
+		case "all":
+			ok = true
+		case "host", "originalhost", "user", "localuser":
+			if i+1 >= len(args) {
+				return false, fmt.Sprintf("Match %s without an argument skipped", crit)
+			}
+			i++
+			pats := strings.Split(args[i], ",")
+			switch crit {
+			case "host":
+				ok = matchPatternList(st.currentHost(), pats)
+			case "originalhost":
+				ok = matchPatternList(st.alias, pats)
+			case "user":
+				ok = matchPatternList(st.currentUser(r.localUser), pats)
+			case "localuser":
+				ok = matchPatternList(r.localUser, pats)
+			}
+		default:
+			return false, fmt.Sprintf("Match block with criterion %q skipped (dialer never runs commands and does not canonicalize host names)", crit)
+		}
+		if negate {
+			ok = !ok
+		}
+		if !ok {
+			result = false
+		}
+	}
+	return result, ""
+}
+
+// currentHost is the host name as far as the config has resolved it, for
+// Match host.
+func (st *resolveState) currentHost() string {
+	if st.hc.HostName != "" {
+		return expandHostName(st.hc.HostName, st.alias)
+	}
+	return st.alias
+}
+
+// currentUser is the remote user as far as it is known, for Match user.
+func (st *resolveState) currentUser(localUser string) string {
+	switch {
+	case st.urlUser != "":
+		return st.urlUser
+	case st.hc.User != "":
+		return st.hc.User
+	}
+	return localUser
+}
+
+// splitConfigLine splits one ssh_config line into a lower-case keyword and
+// its arguments. Blank lines and comments yield an empty keyword.
+func splitConfigLine(line string) (string, []string, error) {
+	line = strings.TrimRight(line, "\r")
+	s := strings.TrimLeft(line, " \t")
+	if s == "" || s[0] == '#' {
+		return "", nil, nil
+	}
+	end := strings.IndexAny(s, " \t=")
+	if end < 0 {
+		return strings.ToLower(s), nil, nil
+	}
+	key := strings.ToLower(s[:end])
+	rest := strings.TrimLeft(s[end:], " \t")
+	if strings.HasPrefix(rest, "=") {
+		rest = strings.TrimLeft(rest[1:], " \t")
+	}
+	args, err := splitArgs(rest)
+	return key, args, err
+}
+
+// splitArgs splits arguments on spaces and tabs, with double or single
+// quotes grouping and a backslash escaping a quote, a backslash or a
+// space, as OpenSSH's argv_split does. An unquoted argument starting with
+// '#' starts a comment.
+func splitArgs(s string) ([]string, error) {
+	var args []string
+	i := 0
+	for {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
+		}
+		if i >= len(s) || s[i] == '#' {
+			return args, nil
+		}
+		var b strings.Builder
+		var quote byte
+		for ; i < len(s); i++ {
+			c := s[i]
+			if quote != 0 {
+				switch {
+				case c == quote:
+					quote = 0
+				case c == '\\' && i+1 < len(s) && (s[i+1] == quote || s[i+1] == '\\'):
+					i++
+					b.WriteByte(s[i])
+				default:
+					b.WriteByte(c)
+				}
+				continue
+			}
+			if c == ' ' || c == '\t' {
+				break
+			}
+			switch {
+			case c == '"' || c == '\'':
+				quote = c
+			case c == '\\' && i+1 < len(s) && strings.IndexByte(`"' \`, s[i+1]) >= 0:
+				i++
+				b.WriteByte(s[i])
+			default:
+				b.WriteByte(c)
+			}
+		}
+		if quote != 0 {
+			return nil, errors.New("unterminated quote")
+		}
+		args = append(args, b.String())
+	}
+}
+
+// matchPatternList reports whether name matches a list of OpenSSH host
+// patterns: it matches when some pattern matches and no negated ("!")
+// pattern does. Comparison ignores ASCII case, as host names do.
+func matchPatternList(name string, patterns []string) bool {
+	name = strings.ToLower(name)
+	matched := false
+	for _, p := range patterns {
+		p = strings.ToLower(p)
+		if neg, ok := strings.CutPrefix(p, "!"); ok {
+			if globMatch(neg, name) {
+				return false
+			}
+			continue
+		}
+		if globMatch(p, name) {
+			matched = true
+		}
+	}
+	return matched
+}
+
+// globMatch matches '*' (any run) and '?' (one byte). It backtracks only to
+// the last '*', so its cost is O(len(pattern)*len(name)) at worst.
+func globMatch(pattern, name string) bool {
+	p, n := 0, 0
+	starP, starN := -1, 0
+	for n < len(name) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == name[n]):
+			p++
+			n++
+		case p < len(pattern) && pattern[p] == '*':
+			starP, starN = p, n
+			p++
+		case starP >= 0:
+			p = starP + 1
+			starN++
+			n = starN
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+// expandHostName expands %h (the alias) and %% in a HostName value.
+func expandHostName(v, alias string) string {
+	return expandTokens(v, map[byte]string{'h': alias})
+}
+
+// expandTokens replaces %x tokens found in vals and %% with %; unknown
+// tokens stay as written.
+func expandTokens(v string, vals map[byte]string) string {
+	if !strings.Contains(v, "%") {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] != '%' || i+1 >= len(v) {
+			b.WriteByte(v[i])
+			continue
+		}
+		i++
+		if v[i] == '%' {
+			b.WriteByte('%')
+			continue
+		}
+		if s, ok := vals[v[i]]; ok {
+			b.WriteString(s)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(v[i])
+	}
+	return b.String()
+}
+
+// expandTilde replaces a leading ~ or ~/ with home.
+func expandTilde(p, home string) string {
+	if p == "~" {
+		return home
+	}
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		return filepath.Join(home, rest)
+	}
+	return p
+}
+
+// parsePort parses an ssh_config Port value.
+func parsePort(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("Port %q is not a number from 1 to 65535", s)
+	}
+	return n, nil
+}
+
+// newSSHConfigReader returns a reader on the real file system.
+func newSSHConfigReader(home, localUser string) *sshConfigReader {
+	return &sshConfigReader{home: home, localUser: localUser, readFile: os.ReadFile, glob: filepath.Glob}
+}

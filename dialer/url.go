@@ -1,0 +1,140 @@
+package dialer
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// target is a parsed ssh:// URL.
+type target struct {
+	user     string // "" when the URL names none
+	password []byte // nil when the URL has none
+	host     string // as written, without brackets; the ssh_config alias
+	port     int    // 0 when the URL names none
+	socket   string // remote daemon socket path; "" for the remote CLI's default
+}
+
+// parseURL parses ssh://[user[:password]@]host[:port][/socket/path]. Its
+// errors never contain the raw input, which may hold a password.
+func parseURL(raw string) (*target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error quotes the whole input; keep only the reason, and
+		// even that may quote a fragment of the input (an invalid port
+		// can be a password typed after a colon), so it is generic.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("not a valid URL (%s)", describeURLErr(err))
+	}
+	if u.Scheme != "ssh" {
+		return nil, errors.New(`scheme must be "ssh"`)
+	}
+	if u.Opaque != "" {
+		return nil, errors.New("want ssh://host, not ssh:host")
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		return nil, errors.New("query parameters are not allowed")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return nil, errors.New("fragments are not allowed")
+	}
+	t := &target{host: u.Hostname()}
+	if t.host == "" {
+		return nil, errors.New("host is empty")
+	}
+	if strings.ContainsAny(t.host, " \t\r\n\x00/\\%") || strings.HasPrefix(t.host, "-") {
+		return nil, errors.New("host contains characters no host name has")
+	}
+	if strings.Contains(t.host, ":") && !strings.HasPrefix(u.Host, "[") {
+		return nil, errors.New("an IPv6 address must be in brackets: ssh://[::1]:22")
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, errors.New("port must be a number from 1 to 65535")
+		}
+		t.port = n
+	} else if strings.HasSuffix(u.Host, ":") {
+		return nil, errors.New("port is empty")
+	}
+	if u.User != nil {
+		t.user = u.User.Username()
+		if err := checkUser(t.user); err != nil {
+			return nil, err
+		}
+		if pw, ok := u.User.Password(); ok {
+			t.password = []byte(pw)
+		}
+	}
+	if strings.Trim(u.Path, "/") != "" {
+		if err := checkRemoteArg("socket path", u.Path); err != nil {
+			return nil, err
+		}
+		t.socket = u.Path
+	}
+	return t, nil
+}
+
+// describeURLErr names what net/url disliked without quoting the input.
+func describeURLErr(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "invalid port"):
+		return "invalid port"
+	case strings.Contains(msg, "userinfo"):
+		return "invalid user or password characters; percent-encode them"
+	case strings.Contains(msg, "escape"):
+		return "invalid percent-encoding"
+	case strings.Contains(msg, "control character"):
+		return "control character in URL"
+	case strings.Contains(msg, "IPv6") || strings.Contains(msg, "bracket"):
+		return "invalid IPv6 literal"
+	case strings.Contains(msg, "missing protocol scheme"):
+		return "missing ssh:// scheme"
+	}
+	return "malformed"
+}
+
+func checkUser(user string) error {
+	for _, r := range user {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("user name contains a control character")
+		}
+	}
+	return nil
+}
+
+// redacted returns the URL as it may be shown: the password, if any, is
+// replaced by "xxxxx" (as net/url's URL.Redacted does).
+func (t *target) redacted() string {
+	var b strings.Builder
+	b.WriteString("ssh://")
+	if t.user != "" || t.password != nil {
+		b.WriteString(url.PathEscape(t.user))
+		if t.password != nil {
+			b.WriteString(":xxxxx")
+		}
+		b.WriteString("@")
+	}
+	host := t.host
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	b.WriteString(host)
+	if t.port != 0 {
+		b.WriteString(":" + strconv.Itoa(t.port))
+	}
+	b.WriteString(t.socket)
+	return b.String()
+}
+
+// hostPort joins host and port for dialing and for known_hosts.
+func hostPort(host string, port int) string {
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
