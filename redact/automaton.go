@@ -49,10 +49,6 @@ const (
 // skipHash hashes 4 bytes (little endian) to skipBits bits.
 func skipHash(g uint32) uint32 { return g * 0x9E3779B1 >> (32 - skipBits) }
 
-func (a *automaton) mayStart(g uint32) bool {
-	h := skipHash(g)
-	return a.skip[h/64]&(1<<(h%64)) != 0
-}
 
 // pattern is one byte string to find and the secret it stands for.
 type pattern struct {
@@ -168,7 +164,7 @@ func buildAutomaton(pats []pattern) *automaton {
 			a.skip = nil
 			break
 		}
-		h := skipHash(uint32(p.text[0]) | uint32(p.text[1])<<8 | uint32(p.text[2])<<16 | uint32(p.text[3])<<24)
+		h := skipHash(uint32(p.text[0]) | uint32(p.text[1])<<8 | uint32(p.text[2])<<16 | uint32(p.text[3])<<24 /* as the scan reads it */)
 		a.skip[h/64] |= 1 << (h % 64)
 	}
 	a.mlen = mlen

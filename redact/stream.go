@@ -1,7 +1,6 @@
 package redact
 
 import (
-	"encoding/binary"
 	"io"
 	"math"
 )
@@ -116,8 +115,13 @@ func (e *engine) scan(p []byte) {
 		// position whose 4-byte window starts no pattern: the state
 		// there is still at most 3 bytes deep, and no match ends there.
 		j := i
-		for j < len(p) && !a.mayStart(binary.LittleEndian.Uint32(p[j-3:])) {
-			j++
+		skip := a.skip
+		g := uint32(p[j-3])<<8 | uint32(p[j-2])<<16 | uint32(p[j-1])<<24
+		for ; j < len(p); j++ {
+			g = g>>8 | uint32(p[j])<<24 // p[j-3:j+1], little endian
+			if h := skipHash(g); skip[h/64]&(1<<(h%64)) != 0 {
+				break
+			}
 		}
 		if j == i {
 			continue
