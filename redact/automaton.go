@@ -49,7 +49,6 @@ const (
 // skipHash hashes 4 bytes (little endian) to skipBits bits.
 func skipHash(g uint32) uint32 { return g * 0x9E3779B1 >> (32 - skipBits) }
 
-
 // pattern is one byte string to find and the secret it stands for.
 type pattern struct {
 	text   string
