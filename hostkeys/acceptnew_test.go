@@ -71,7 +71,7 @@ func TestAcceptNew(t *testing.T) {
 	s2 := startServer(t, k.ed25519b)
 	err = dial(t, s2, address, kh)
 	assert.ErrorIs(t, err, hostkeys.ErrHostKeyChanged)
-	// So is a key of a new type for a known host (OpenSSH would add it).
+	// So is a key of a new type for a known host.
 	s3 := startServer(t, k.ecdsa256)
 	err = dial(t, s3, address, kh)
 	assert.ErrorIs(t, err, hostkeys.ErrHostKeyChanged)

@@ -65,7 +65,7 @@ func algorithmKeyType(algo string) (keyType string, isCert bool) {
 // Within each group the order is OpenSSH's: certificates, ed25519, ecdsa,
 // rsa-sha2-512, rsa-sha2-256. For an unknown host that is the whole list.
 func (k *KnownHosts) HostKeyAlgorithms(address string) []string {
-	name, _, _, err := knownHostsName(address)
+	name, host, port, err := knownHostsName(address)
 	if err != nil {
 		return slices.Clone(preferredHostKeyAlgorithms)
 	}
@@ -74,13 +74,20 @@ func (k *KnownHosts) HostKeyAlgorithms(address string) []string {
 		// The callback reports the error; offer the default order meanwhile.
 		return slices.Clone(preferredHostKeyAlgorithms)
 	}
-	return db.hostKeyAlgorithms(name)
+	entries := db.lookup(name)
+	if len(entries) == 0 && port != "22" {
+		// The callback retries a non-22 port under the bare host name, as
+		// OpenSSH does; steer towards the keys that retry would accept.
+		// (OpenSSH itself orders by the "[host]:port" entries only.)
+		entries = db.lookup(host)
+	}
+	return db.hostKeyAlgorithms(entries)
 }
 
-func (db *database) hostKeyAlgorithms(name string) []string {
+func (db *database) hostKeyAlgorithms(entries []*entry) []string {
 	knownTypes := map[string]bool{}
 	haveCA := false
-	for _, e := range db.lookup(name) {
+	for _, e := range entries {
 		if _, revoked := db.revoked[e.blob]; revoked {
 			continue // a revoked key can never pass; do not steer towards it
 		}

@@ -63,7 +63,7 @@ func (k *KnownHosts) addHost(name, address, host, port string, remote net.Addr, 
 	if err != nil {
 		return err
 	}
-	v := db.check(name, host, key, k.now)
+	v := db.verify(name, host, port, key, k.now)
 	if v.reason == nil {
 		return nil // added meanwhile by someone else, with this very key
 	}

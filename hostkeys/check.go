@@ -96,6 +96,35 @@ func (db *database) check(name, host string, key ssh.PublicKey, now func() time.
 	return v
 }
 
+// verify is check plus OpenSSH's retry without the port: when a non-22
+// port's "[host]:port" name has no plain key at all (OpenSSH's HOST_NEW;
+// since OpenSSH 8.x any non-matching plain key of any type makes
+// HOST_CHANGED instead), OpenSSH checks the key against the bare host name
+// and accepts it if that name knows it ("checking without port
+// identifier", check_host_key in sshconnect.c). The verdict for the port
+// name is kept when the retry does not accept, so errors name what the user
+// dialed.
+func (db *database) verify(name, host, port string, key ssh.PublicKey, now func() time.Time) verdict {
+	v := db.check(name, host, key, now)
+	if v.reason == nil || v.reason == ErrHostKeyRevoked || port == "22" || v.hasPlainKey() {
+		return v
+	}
+	if bare := db.check(host, host, key, now); bare.reason == nil {
+		return bare
+	}
+	return v
+}
+
+// hasPlainKey reports whether a plain (not @cert-authority) key is known.
+func (v *verdict) hasPlainKey() bool {
+	for _, e := range v.known {
+		if e.marker == markerNone {
+			return true
+		}
+	}
+	return false
+}
+
 // hostKeyError turns a rejecting verdict into the error the callback returns.
 func (v *verdict) hostKeyError(name, address, host, port, file string, remote net.Addr, key ssh.PublicKey) *HostKeyError {
 	fpKey := key

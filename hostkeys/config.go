@@ -20,7 +20,8 @@ const (
 	// AcceptNew appends the key of a host that has no entry at all to the
 	// first known_hosts file and accepts it (trust on first use, OpenSSH
 	// StrictHostKeyChecking=accept-new). A changed or revoked key is still
-	// rejected, and so is a new key type for a host that is already known.
+	// rejected, and so is a key of another type for a host that is already
+	// known (OpenSSH 9.2 too calls that a changed key).
 	AcceptNew
 	// Insecure accepts every key, even a changed or revoked one, and logs a
 	// warning with its fingerprint on every connection. Only for tests and

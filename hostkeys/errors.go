@@ -111,18 +111,25 @@ func (e *HostKeyError) Error() string {
 	case ErrUnknownHost:
 		fmt.Fprintf(&b, "hostkeys: no host key is known for %s and you have requested strict checking; the server offered %s", where, offered)
 		e.writeCertErr(&b)
-		fmt.Fprintf(&b, "; if that fingerprint is the server's (check it with its administrator: ssh-keygen -lf on the server's host key), add the host with: %s", e.keyscanCommand())
+		fmt.Fprintf(&b, "; host key verification failed; if that fingerprint is the server's (check it with its administrator: ssh-keygen -lf on the server's host key), add the host with: %s", e.keyscanCommand())
 	case ErrHostKeyChanged:
 		fmt.Fprintf(&b, "hostkeys: WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for %s: someone could be eavesdropping on you right now (man-in-the-middle attack), or the host key has just been changed; the server offered %s", where, offered)
 		e.writeCertErr(&b)
-		b.WriteString(", but known_hosts has ")
-		if e.sameTypeKnown() {
-			b.WriteString("for this host: ")
-		} else {
-			b.WriteString("only keys of other types for this host: ")
+		switch {
+		case !e.plainKnown():
+			b.WriteString(", but known_hosts trusts only host certificates for this host, signed by: ")
+		case e.sameTypeKnown():
+			b.WriteString(", but known_hosts has for this host: ")
+		default:
+			b.WriteString(", but known_hosts has only keys of other types for this host: ")
 		}
 		e.writeKnown(&b)
-		fmt.Fprintf(&b, "; host key verification failed; if the change is expected (check with the server's administrator), remove the offending lines, e.g. with: %s", e.removeCommands())
+		b.WriteString("; host key verification failed; if the change is expected (check with the server's administrator), ")
+		if e.plainKnown() {
+			fmt.Fprintf(&b, "remove the offending lines with: %s, then add the correct key with: %s", e.removeCommands(), e.keyscanCommand())
+		} else {
+			fmt.Fprintf(&b, "give the host a certificate from that CA (ssh-keygen -s CA_KEY -h -n %s HOST_KEY.pub)", shellQuote(e.hostOnly))
+		}
 	case ErrHostKeyRevoked:
 		fmt.Fprintf(&b, "hostkeys: WARNING: REVOKED HOST KEY DETECTED: the %s offered by %s is marked as revoked", offered, where)
 		if e.Revoked != nil {
@@ -163,6 +170,16 @@ func (e *HostKeyError) writeKnown(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "%s %s at %s:%d", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.File, k.Line)
 	}
+}
+
+// plainKnown reports whether a plain (not @cert-authority) key is known.
+func (e *HostKeyError) plainKnown() bool {
+	for _, k := range e.Known {
+		if !k.CertAuthority {
+			return true
+		}
+	}
+	return false
 }
 
 // sameTypeKnown reports whether a known plain key has the offered key's type.
@@ -206,9 +223,6 @@ func (e *HostKeyError) removeCommands() string {
 			seen[k.File] = true
 			cmds = append(cmds, fmt.Sprintf("ssh-keygen -f %s -R %s", doubleQuote(k.File), doubleQuote(e.Host)))
 		}
-	}
-	if len(cmds) == 0 {
-		return "fix the @cert-authority lines listed above or give the host a certificate from that CA"
 	}
 	return strings.Join(cmds, " and ") + " (offending lines: " + strings.Join(lines, ", ") + ")"
 }

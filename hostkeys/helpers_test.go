@@ -28,10 +28,14 @@ import (
 
 // TestMain lets the test binary double as a helper process: an OpenSSH
 // ProxyCommand (so the real ssh can use any host name while connecting to
-// 127.0.0.1) and an AcceptNew writer for the multi-process test.
+// 127.0.0.1), an AcceptNew writer and a host key creator for the
+// multi-process tests.
 func TestMain(m *testing.M) {
 	if addr := os.Getenv("HOSTKEYS_TEST_PROXY"); addr != "" {
 		os.Exit(runProxy(addr))
+	}
+	if path := os.Getenv("HOSTKEYS_TEST_CREATEKEY"); path != "" {
+		os.Exit(runCreateKeyChild(path))
 	}
 	if os.Getenv("HOSTKEYS_TEST_ACCEPTNEW") != "" {
 		os.Exit(runAcceptNewChild())

@@ -89,7 +89,12 @@ func LoadHostKey(path string, cfg *KeyConfig) (ssh.Signer, error) {
 		return nil, fmt.Errorf("hostkeys: host key %s: larger than %d bytes, not a private key", path, maxKeyFileSize)
 	}
 	signer, err := parseHostKey(data, cfg.Passphrase)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrPassphraseRequired):
+		return nil, fmt.Errorf("%w: %s (set KeyConfig.Passphrase, or remove the passphrase with: ssh-keygen -p -N '' -f %s)", ErrPassphraseRequired, path, shellQuote(path))
+	case errors.Is(err, ErrWrongPassphrase):
+		return nil, fmt.Errorf("%w: %s", ErrWrongPassphrase, path)
+	case err != nil:
 		return nil, fmt.Errorf("hostkeys: host key %s: %w", path, err)
 	}
 	return signer, nil
@@ -106,7 +111,7 @@ func parseHostKey(data, passphrase []byte) (ssh.Signer, error) {
 	var err error
 	if block.Type == "ENCRYPTED PRIVATE KEY" {
 		if passphrase == nil {
-			return nil, fmt.Errorf("%w (encrypted PKCS#8)", ErrPassphraseRequired)
+			return nil, ErrPassphraseRequired
 		}
 		raw, err = decryptPKCS8(block.Bytes, passphrase)
 		if errors.Is(err, errPKCS8Decrypt) {
@@ -120,7 +125,7 @@ func parseHostKey(data, passphrase []byte) (ssh.Signer, error) {
 		var missing *ssh.PassphraseMissingError
 		if errors.As(err, &missing) {
 			if passphrase == nil {
-				return nil, fmt.Errorf("%w (set KeyConfig.Passphrase, or remove it with: ssh-keygen -p -N '' -f FILE)", ErrPassphraseRequired)
+				return nil, ErrPassphraseRequired
 			}
 			raw, err = ssh.ParseRawPrivateKeyWithPassphrase(data, passphrase)
 			if errors.Is(err, x509.IncorrectPasswordError) {

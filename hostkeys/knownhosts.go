@@ -215,7 +215,7 @@ func (k *KnownHosts) check(address string, remote net.Addr, key ssh.PublicKey) e
 		status := "unreadable known_hosts"
 		if err == nil {
 			status = "matches known_hosts"
-			if v := db.check(name, host, key, k.now); v.reason != nil {
+			if v := db.verify(name, host, port, key, k.now); v.reason != nil {
 				status = v.reason.Error()
 			}
 		}
@@ -227,7 +227,7 @@ func (k *KnownHosts) check(address string, remote net.Addr, key ssh.PublicKey) e
 	if err != nil {
 		return err
 	}
-	v := db.check(name, host, key, k.now)
+	v := db.verify(name, host, port, key, k.now)
 	if v.reason == nil {
 		return nil
 	}

@@ -68,8 +68,74 @@ func strictCases() []strictCase {
 			address: at("foo.example.com"),
 		},
 		{
-			name:     "port-22 entry does not cover another port",
-			known:    func(k *testKeys, _ string) []string { return []string{line("foo.example.com", k.ed25519.PublicKey())} },
+			// OpenSSH's "checking without port identifier" retry.
+			name:    "port-22 entry covers another port when the key matches",
+			known:   func(k *testKeys, _ string) []string { return []string{line("foo.example.com", k.ed25519.PublicKey())} },
+			server:  ed,
+			address: at("foo.example.com"),
+		},
+		{
+			name:    "port-22 entry covers another port, direct connection",
+			known:   func(k *testKeys, _ string) []string { return []string{line("127.0.0.1", k.ed25519.PublicKey())} },
+			server:  ed,
+			address: at("127.0.0.1"),
+		},
+		{
+			name:     "port-22 entry with another key does not make another port changed",
+			known:    func(k *testKeys, _ string) []string { return []string{line("foo.example.com", k.ed25519b.PublicKey())} },
+			server:   ed,
+			address:  at("foo.example.com"),
+			want:     hostkeys.ErrUnknownHost,
+			wantText: []string{"ssh-keyscan -H -p "},
+		},
+		{
+			// OpenSSH 9.2 counts a plain key of any type as "changed" and
+			// then does not retry without the port.
+			name: "port entry of another type, port-22 entry with the key",
+			known: func(k *testKeys, p string) []string {
+				return []string{line("[foo.example.com]:"+p, k.ecdsa256.PublicKey()), line("foo.example.com", k.ed25519.PublicKey())}
+			},
+			server:  ed,
+			address: at("foo.example.com"),
+			want:    hostkeys.ErrHostKeyChanged,
+		},
+		{
+			name: "port entry with only a CA, port-22 entry with the key",
+			known: func(k *testKeys, p string) []string {
+				return []string{line("@cert-authority [foo.example.com]:"+p, k.ca.PublicKey()), line("foo.example.com", k.ed25519.PublicKey())}
+			},
+			server:  ed,
+			address: at("foo.example.com"),
+		},
+		{
+			name: "changed key on the port entry is not rescued by the port-22 entry",
+			known: func(k *testKeys, p string) []string {
+				return []string{line("[foo.example.com]:"+p, k.ed25519b.PublicKey()), line("foo.example.com", k.ed25519.PublicKey())}
+			},
+			server:  ed,
+			address: at("foo.example.com"),
+			want:    hostkeys.ErrHostKeyChanged,
+		},
+		{
+			name:    "wildcard without brackets covers a non-22 port through the retry",
+			known:   func(k *testKeys, _ string) []string { return []string{line("*.example.com", k.ed25519.PublicKey())} },
+			server:  ed,
+			address: at("foo.example.com"),
+		},
+		{
+			name: "wildcard without brackets, negated for the host",
+			known: func(k *testKeys, _ string) []string {
+				return []string{line("*.example.com,!foo.example.com", k.ed25519.PublicKey())}
+			},
+			server:  ed,
+			address: at("foo.example.com"),
+			want:    hostkeys.ErrUnknownHost,
+		},
+		{
+			name: "host known under another name only",
+			known: func(k *testKeys, p string) []string {
+				return []string{line("[bar.example.com]:"+p, k.ed25519.PublicKey())}
+			},
 			server:   ed,
 			address:  at("foo.example.com"),
 			want:     hostkeys.ErrUnknownHost,
@@ -94,13 +160,6 @@ func strictCases() []strictCase {
 			known:   func(k *testKeys, _ string) []string { return []string{line("*.example.com", k.ed25519.PublicKey())} },
 			server:  ed,
 			address: at22("foo.example.com"),
-		},
-		{
-			name:    "wildcard without brackets does not cover a non-22 port",
-			known:   func(k *testKeys, _ string) []string { return []string{line("*.example.com", k.ed25519.PublicKey())} },
-			server:  ed,
-			address: at("foo.example.com"),
-			want:    hostkeys.ErrUnknownHost,
 		},
 		{
 			name:    "lone star covers every port",
@@ -205,6 +264,7 @@ func strictCases() []strictCase {
 				"man-in-the-middle attack",
 				"known_hosts:1",
 				`-R "foo.example.com"`,
+				"then add the correct key with: ssh-keyscan -H foo.example.com >> ",
 			},
 		},
 		{
@@ -390,9 +450,10 @@ func strictCases() []strictCase {
 			known: func(k *testKeys, _ string) []string {
 				return []string{line("@cert-authority foo.example.com", k.ca.PublicKey())}
 			},
-			server:  plainServer(func(k *testKeys) []ssh.Signer { return []ssh.Signer{k.ca} }),
-			address: at22("foo.example.com"),
-			want:    hostkeys.ErrHostKeyChanged,
+			server:   plainServer(func(k *testKeys) []ssh.Signer { return []ssh.Signer{k.ca} }),
+			address:  at22("foo.example.com"),
+			want:     hostkeys.ErrHostKeyChanged,
+			wantText: []string{"trusts only host certificates for this host", "ssh-keygen -s CA_KEY -h -n foo.example.com"},
 		},
 		{
 			name: "IPv4 literal on a non-22 port",
