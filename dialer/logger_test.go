@@ -1,6 +1,7 @@
 package dialer_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"sync"
@@ -21,3 +22,5 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 func newTestLogger(w io.Writer, mu *sync.Mutex) *slog.Logger {
 	return slog.New(slog.NewTextHandler(lockedWriter{mu, w}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+type contextT = context.Context

@@ -252,7 +252,9 @@ func parseJump(s string) (user, host string, port int, err error) {
 		}
 	}
 	host = s
-	if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		host = s[1 : len(s)-1]
+	} else if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
 		h, p, err := net.SplitHostPort(s)
 		if err != nil {
 			return "", "", 0, errors.New("want [user@]host[:port]")

@@ -1,0 +1,105 @@
+package dialer
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRemoteCommand(t *testing.T) {
+	assert.Equal(t, "docker system dial-stdio", remoteCommand("docker", ""))
+	assert.Equal(t, "/usr/local/bin/docker --host=unix:///run/user/1000/docker.sock system dial-stdio",
+		remoteCommand("/usr/local/bin/docker", "/run/user/1000/docker.sock"))
+	assert.Equal(t, `docker '--host=unix:///tmp/my docker'\''s;$(rm -rf ~).sock' system dial-stdio`,
+		remoteCommand("docker", "/tmp/my docker's;$(rm -rf ~).sock"))
+}
+
+// shellArgs runs the command line through the real /bin/sh and returns the
+// words it sees.
+func shellArgs(tb testing.TB, line string) []string {
+	tb.Helper()
+	out, err := exec.Command("/bin/sh", "-c", `printf '%s\0' `+line).Output()
+	require.NoError(tb, err, line)
+	words := strings.Split(string(out), "\x00")
+	return words[:len(words)-1]
+}
+
+func TestShellQuoteWithRealShell(t *testing.T) {
+	if _, err := exec.LookPath("/bin/sh"); err != nil {
+		t.Skip("no /bin/sh")
+	}
+	for _, arg := range []string{
+		"plain", "with space", "it's", "''", `"double"`, "$HOME", "`id`", "$(id)", "a;b", "a|b", "a&b",
+		"*", "?", "[a]", "~", "#x", "!x", "a\tb", "%p", "é ü", "a\\b", "--host=unix:///x y",
+	} {
+		assert.Equal(t, []string{arg}, shellArgs(t, shellQuote(arg)), "shellQuote(%q) = %s", arg, shellQuote(arg))
+	}
+}
+
+func FuzzShellQuote(f *testing.F) {
+	for _, s := range []string{"a", "it's", "$(x)", "'\"'", " "} {
+		f.Add(s)
+	}
+	if _, err := exec.LookPath("/bin/sh"); err != nil {
+		f.Skip("no /bin/sh")
+	}
+	f.Fuzz(func(t *testing.T, arg string) {
+		if arg == "" || strings.ContainsRune(arg, 0) || !isValidUTF8(arg) {
+			return
+		}
+		got := shellArgs(t, shellQuote(arg))
+		if len(got) != 1 || got[0] != arg {
+			t.Fatalf("sh sees %q for shellQuote(%q) = %s", got, arg, shellQuote(arg))
+		}
+	})
+}
+
+func isValidUTF8(s string) bool { return strings.ToValidUTF8(s, "") == s }
+
+func TestCheckRemoteArg(t *testing.T) {
+	for _, bad := range []string{"", "-x", "a\nb", "a\x00b", "a\\b", "a\x7fb"} {
+		assert.Error(t, checkRemoteArg("x", bad), "%q", bad)
+	}
+	for _, ok := range []string{"docker", "/usr/bin/docker", "/opt/my docker/bin/docker", "docker's"} {
+		assert.NoError(t, checkRemoteArg("x", ok), "%q", ok)
+	}
+}
+
+func TestCommandHint(t *testing.T) {
+	cases := []struct {
+		status int
+		stderr string
+		want   string
+	}{
+		{127, "bash: line 1: docker: command not found", "Config.RemoteDocker"},
+		{127, "sh: 1: docker: not found", "PATH"},
+		{1, "permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock", "docker group"},
+		{1, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?", "is dockerd running"},
+		{1, `docker: 'system dial-stdio' is not a docker command.`, "18.09"},
+		{126, "permission denied", "permissions"},
+		{3, "something else", "see the remote stderr"},
+	}
+	for _, tc := range cases {
+		assert.Contains(t, commandHint(tc.status, tc.stderr, "docker", ""), tc.want, "commandHint(%d, %q)", tc.status, tc.stderr)
+	}
+}
+
+func TestTailBuffer(t *testing.T) {
+	var tb tailBuffer
+	for i := 0; i < 3000; i++ {
+		tb.Write([]byte("0123456789"))
+	}
+	tb.Write([]byte("END"))
+	s := tb.String()
+	assert.Len(t, s, stderrTail)
+	assert.True(t, strings.HasSuffix(s, "789END"))
+	tb.Write(make([]byte, 10000))
+	assert.Len(t, tb.String(), stderrTail)
+}
+
+func TestQuoteStderr(t *testing.T) {
+	assert.Equal(t, "a | b ? c", quoteStderr("a\nb \x1b c\n\n"))
+}
