@@ -29,9 +29,11 @@ func ExampleRedactor_Add() {
 	}
 	fmt.Println(r.Add("short"))
 	fmt.Println(r.String("token tok-4f2a91c0e8, base64 dG9rLTRmMmE5MWMwZTg="))
+	fmt.Println(r.Len(), "secret registered")
 	// Output:
 	// redact: secret #0 is 5 bytes, shorter than the minimum of 8 (set Config.ShortSecrets to WarnShort to accept it)
 	// token [REDACTED], base64 [REDACTED]
+	// 1 secret registered
 }
 
 func ExampleRedactor_String() {

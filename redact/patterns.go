@@ -243,7 +243,8 @@ func (s *patStage) idle(b []byte) []byte {
 					continue
 				}
 			case '-':
-				if p != '-' || i >= 5 && b[i-5] != 'Y' {
+				// "...KEY-----" or "...KEY BLOCK-----"
+				if p != '-' || i >= 5 && b[i-5] != 'Y' && b[i-5] != 'K' {
 					continue
 				}
 			}

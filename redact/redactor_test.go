@@ -3,6 +3,7 @@ package redact_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -101,6 +102,8 @@ func TestStringPatterns(t *testing.T) {
 		{"pem encrypted", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00FF\n\nabc\n-----END ENCRYPTED PRIVATE KEY-----",
 			"-----BEGIN ENCRYPTED PRIVATE KEY-----[REDACTED]-----END ENCRYPTED PRIVATE KEY-----"},
 		{"pem truncated", "-----BEGIN PRIVATE KEY-----\nMIIE\nAA\" more", "-----BEGIN PRIVATE KEY-----[REDACTED]\" more"},
+		{"pgp", "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQdGBF\n=abcd\n-----END PGP PRIVATE KEY BLOCK-----\n",
+			"-----BEGIN PGP PRIVATE KEY BLOCK-----[REDACTED]-----END PGP PRIVATE KEY BLOCK-----\n"},
 		{"pem public", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"},
 		{"certificate", "-----BEGIN CERTIFICATE-----\nMIIB\n", "-----BEGIN CERTIFICATE-----\nMIIB\n"},
 	}
@@ -254,3 +257,5 @@ func TestErrorsArePrefixed(t *testing.T) {
 	assert.Equal(t, "WarnShort", redact.WarnShort.String())
 	assert.Equal(t, "RefuseShort", redact.RefuseShort.String())
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -224,3 +224,22 @@ func TestWriterMatchesString(t *testing.T) {
 	}
 	assert.NotContains(t, want, secret)
 }
+
+// TestWriterShortSecret covers the scan without its 4-byte prefilter,
+// which a form shorter than 4 bytes turns off.
+func TestWriterShortSecret(t *testing.T) {
+	r := newR(t, &redact.Config{ShortSecrets: redact.WarnShort, Logger: discardLogger()})
+	require.NoError(t, r.Add("pw1", "a-longer-secret"))
+	in := "x pw1 y a-longer-secret z pw pw1pw1"
+	want := "x [REDACTED] y [REDACTED] z pw [REDACTED][REDACTED]"
+	for size := 1; size <= len(in); size++ {
+		var out bytes.Buffer
+		w := r.NewWriter(&out)
+		for i := 0; i < len(in); i += size {
+			_, err := w.Write([]byte(in[i:min(i+size, len(in))]))
+			require.NoError(t, err)
+		}
+		require.NoError(t, w.Close())
+		require.Equal(t, want, out.String(), "writes of %d", size)
+	}
+}
