@@ -1,6 +1,7 @@
 package authn_test
 
 import (
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -212,6 +213,34 @@ func TestCertificateCallbackRefusals(t *testing.T) {
 	assert.Contains(t, err.Error(), "untrusted CA")
 	_, err = cb.PublicKeyCallback(conn("alice"), user.public)
 	assert.NoError(t, err)
+}
+
+// TestCertificateSHA1Refused: a certificate signed with ssh-rsa (SHA-1)
+// is refused, as by sshd's default CASignatureAlgorithms.
+func TestCertificateSHA1Refused(t *testing.T) {
+	dir := t.TempDir()
+	ca := keygen(t, dir, "ca", "rsa")
+	user := keygen(t, dir, "user", "ed25519")
+	a, err := authn.New(&authn.Config{
+		Certificates: &authn.CertificateConfig{TrustedCAKeys: []ssh.PublicKey{ca.public}},
+		Penalties:    &authn.PenaltyConfig{Disabled: true},
+		Logger:       discard(),
+	})
+	require.NoError(t, err)
+	cb := callbacks(a)
+	for _, tt := range []struct {
+		alg string
+		ok  bool
+	}{{ssh.KeyAlgoRSA, false}, {ssh.KeyAlgoRSASHA256, true}, {ssh.KeyAlgoRSASHA512, true}} {
+		signer, err := ssh.NewSignerWithAlgorithms(ca.signer.(ssh.AlgorithmSigner), []string{tt.alg})
+		require.NoError(t, err)
+		cert := &ssh.Certificate{Key: user.public, CertType: ssh.UserCert, ValidPrincipals: []string{"alice"}, ValidBefore: ssh.CertTimeInfinity}
+		require.NoError(t, cert.SignCert(rand.Reader, signer))
+		_, err = cb.PublicKeyCallback(conn("alice"), cert)
+		if (err == nil) != tt.ok {
+			t.Errorf("certificate signed with %s: PublicKeyCallback = %v, want ok=%v", tt.alg, err, tt.ok)
+		}
+	}
 }
 
 // TestRevocationFileFailsClosed: a revocation list that does not parse

@@ -351,6 +351,11 @@ func (s *keyStore) checkCert(user string, ip netip.Addr, hasIP bool, cert *ssh.C
 	if cert.CertType != ssh.UserCert {
 		return nil, limits{}, &keyDenied{reason: "not a user certificate"}
 	}
+	if cert.Signature == nil || cert.Signature.Format == ssh.KeyAlgoRSA {
+		// SHA-1 signatures: sshd refuses them by default too
+		// (CASignatureAlgorithms, OpenSSH 8.2).
+		return nil, limits{}, &keyDenied{reason: "certificate signed with ssh-rsa (SHA-1)"}
+	}
 	if len(cert.ValidPrincipals) == 0 {
 		// OpenSSH accepts these for any user; an unrestricted
 		// certificate is almost always a mistake, so it is refused.

@@ -250,3 +250,10 @@ func TestHashArgon2idFormat(t *testing.T) {
 }
 
 var _ ssh.ConnMetadata = fakeConn{}
+
+func mustBcryptCost(tb testing.TB, pw string, cost int) string {
+	tb.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
+	require.NoError(tb, err)
+	return string(h)
+}
