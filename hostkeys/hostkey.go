@@ -88,7 +88,7 @@ func LoadHostKey(path string, cfg *KeyConfig) (ssh.Signer, error) {
 	if len(data) > maxKeyFileSize {
 		return nil, fmt.Errorf("hostkeys: host key %s: larger than %d bytes, not a private key", path, maxKeyFileSize)
 	}
-	signer, err := parseHostKey(data, cfg.Passphrase)
+	signer, err := parseHostKey(data, cfg.Passphrase, defaultKDFLimits)
 	switch {
 	case errors.Is(err, ErrPassphraseRequired):
 		return nil, fmt.Errorf("%w: %s (set KeyConfig.Passphrase, or remove the passphrase with: ssh-keygen -p -N '' -f %s)", ErrPassphraseRequired, path, shellQuote(path))
@@ -102,7 +102,7 @@ func LoadHostKey(path string, cfg *KeyConfig) (ssh.Signer, error) {
 
 // parseHostKey parses a PEM private key, decrypting it when needed. Its
 // errors never quote the key material.
-func parseHostKey(data, passphrase []byte) (ssh.Signer, error) {
+func parseHostKey(data, passphrase []byte, limits kdfLimits) (ssh.Signer, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
 		return nil, errors.New("no PEM private key found (a public key, or not a key file?)")
@@ -113,7 +113,7 @@ func parseHostKey(data, passphrase []byte) (ssh.Signer, error) {
 		if passphrase == nil {
 			return nil, ErrPassphraseRequired
 		}
-		raw, err = decryptPKCS8(block.Bytes, passphrase)
+		raw, err = decryptPKCS8(block.Bytes, passphrase, limits)
 		if errors.Is(err, errPKCS8Decrypt) {
 			return nil, ErrWrongPassphrase
 		}

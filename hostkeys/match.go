@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 )
 
@@ -22,13 +23,23 @@ func knownHostsName(address string) (name, host, port string, err error) {
 		// No port: the whole address is the host ("example.com", "::1", "[::1]").
 		host, port = address, ""
 	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if len(host) >= 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
 	if host == "" {
-		return "", "", "", fmt.Errorf("hostkeys: address %q has no host", address)
+		return "", "", "", fmt.Errorf("hostkeys: address %q has no host", truncate(address))
+	}
+	if strings.ContainsAny(host, "[]") {
+		return "", "", "", fmt.Errorf("hostkeys: address %q has a malformed host", truncate(address))
 	}
 	if port == "" {
 		port = "22"
 	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return "", "", "", fmt.Errorf("hostkeys: address %q has an invalid port", truncate(address))
+	}
+	port = strconv.FormatUint(n, 10) // "022" is port 22
 	host = strings.ToLower(host)
 	if port == "22" {
 		return host, host, port, nil

@@ -40,15 +40,23 @@ var (
 	oidAES256CBC = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
 )
 
-// Bounds on key-derivation work, so that a damaged or hostile file cannot
-// keep the caller busy for hours. OpenSSL writes 2048 PBKDF2 iterations and
-// scrypt N=16384, r=8, p=1 by default.
-const (
-	maxPBKDF2Iterations = 10_000_000
-	maxScryptN          = 1 << 22
-	maxScryptRP         = 1 << 10
-	maxScryptMemory     = 256 << 20 // bytes: scrypt needs 128*N*r
-)
+// kdfLimits bound key-derivation work, so that a damaged or hostile file
+// cannot keep the caller busy for hours or exhaust memory.
+type kdfLimits struct {
+	pbkdf2Iterations int
+	scryptN          int
+	scryptRP         int // r*p
+	scryptMemory     int // bytes: scrypt needs 128*N*r
+}
+
+// defaultKDFLimits leave ample room above what OpenSSL writes by default
+// (2048 PBKDF2 iterations; scrypt N=16384, r=8, p=1).
+var defaultKDFLimits = kdfLimits{
+	pbkdf2Iterations: 10_000_000,
+	scryptN:          1 << 22,
+	scryptRP:         1 << 10,
+	scryptMemory:     256 << 20,
+}
 
 type encryptedPrivateKeyInfo struct {
 	Algorithm     pkix.AlgorithmIdentifier
@@ -81,7 +89,7 @@ var errPKCS8Decrypt = errors.New("decryption failed")
 
 // decryptPKCS8 decrypts the DER of an ENCRYPTED PRIVATE KEY block and parses
 // the PKCS#8 key inside.
-func decryptPKCS8(der, passphrase []byte) (any, error) {
+func decryptPKCS8(der, passphrase []byte, limits kdfLimits) (any, error) {
 	var info encryptedPrivateKeyInfo
 	if rest, err := asn1.Unmarshal(der, &info); err != nil || len(rest) > 0 {
 		return nil, errors.New("malformed encrypted PKCS#8 key")
@@ -98,7 +106,7 @@ func decryptPKCS8(der, passphrase []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := deriveKey(params.KeyDerivationFunc, passphrase, keyLen)
+	key, err := deriveKey(params.KeyDerivationFunc, passphrase, keyLen, limits)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +150,7 @@ func cbcParams(alg pkix.AlgorithmIdentifier) (keyLen int, iv []byte, err error) 
 	return keyLen, iv, nil
 }
 
-func deriveKey(kdf pkix.AlgorithmIdentifier, passphrase []byte, keyLen int) ([]byte, error) {
+func deriveKey(kdf pkix.AlgorithmIdentifier, passphrase []byte, keyLen int, limits kdfLimits) ([]byte, error) {
 	switch {
 	case kdf.Algorithm.Equal(oidPBKDF2):
 		var p pbkdf2Params
@@ -152,8 +160,8 @@ func deriveKey(kdf pkix.AlgorithmIdentifier, passphrase []byte, keyLen int) ([]b
 		if p.KeyLength != 0 && p.KeyLength != keyLen {
 			return nil, fmt.Errorf("PBKDF2 key length %d does not fit the cipher (%d)", p.KeyLength, keyLen)
 		}
-		if p.IterationCount < 1 || p.IterationCount > maxPBKDF2Iterations {
-			return nil, fmt.Errorf("PBKDF2 iteration count %d out of range 1..%d", p.IterationCount, maxPBKDF2Iterations)
+		if p.IterationCount < 1 || p.IterationCount > limits.pbkdf2Iterations {
+			return nil, fmt.Errorf("PBKDF2 iteration count %d out of range 1..%d", p.IterationCount, limits.pbkdf2Iterations)
 		}
 		h, err := prfHash(p.PRF)
 		if err != nil {
@@ -169,7 +177,8 @@ func deriveKey(kdf pkix.AlgorithmIdentifier, passphrase []byte, keyLen int) ([]b
 			return nil, fmt.Errorf("scrypt key length %d does not fit the cipher (%d)", p.KeyLength, keyLen)
 		}
 		n, r, par := p.CostParameter, p.BlockSize, p.ParallelizationParameter
-		if n < 2 || n > maxScryptN || n&(n-1) != 0 || r < 1 || par < 1 || r*par > maxScryptRP || 128*n*r > maxScryptMemory {
+		if n < 2 || n > limits.scryptN || n&(n-1) != 0 || r < 1 || par < 1 ||
+			r > limits.scryptRP || par > limits.scryptRP || r*par > limits.scryptRP || 128*n*r > limits.scryptMemory {
 			return nil, fmt.Errorf("scrypt parameters N=%d r=%d p=%d out of range", n, r, par)
 		}
 		return scrypt.Key(passphrase, p.Salt, n, r, par, keyLen)
