@@ -340,7 +340,9 @@ func (a *Authenticator) publicKey(c ssh.ConnMetadata, key ssh.PublicKey, p *prog
 		err = &keyDenied{reason: "key already used for an earlier step"}
 	}
 	if err == nil {
-		lim, err = p.lim.merge(lim)
+		// Refuse now a key whose limits clash with earlier steps; advance
+		// merges them for real once the key is verified.
+		_, err = p.lim.merge(lim)
 	}
 	if err != nil {
 		// Clients offer keys before signing with one; a refusal is

@@ -73,11 +73,12 @@ func TestChainAlternatives(t *testing.T) {
 	k1 := keygen(t, dir, "k1", "ed25519")
 	k2 := keygen(t, dir, "k2", "ecdsa")
 	a, err := authn.New(&authn.Config{
-		Passwords:      &authn.PasswordConfig{Users: []authn.PasswordUser{{Name: "u", Password: "pw"}}},
-		AuthorizedKeys: &authn.AuthorizedKeysConfig{Content: k1.line + "\n" + k2.line + "\n"},
-		Methods:        [][]authn.Method{{authn.MethodPassword}, {authn.MethodPublicKey, authn.MethodPublicKey}},
-		Penalties:      &authn.PenaltyConfig{Disabled: true},
-		Logger:         discard(),
+		Passwords: &authn.PasswordConfig{Users: []authn.PasswordUser{{Name: "u", Password: "pw"}}},
+		AuthorizedKeys: &authn.AuthorizedKeysConfig{Content: `environment="A=1",permitopen="a:1",permitopen="b:2" ` + k1.line + "\n" +
+			`environment="B=2",permitopen="b:2",no-pty ` + k2.line + "\n"},
+		Methods:   [][]authn.Method{{authn.MethodPassword}, {authn.MethodPublicKey, authn.MethodPublicKey}},
+		Penalties: &authn.PenaltyConfig{Disabled: true},
+		Logger:    discard(),
 	})
 	require.NoError(t, err)
 	s := startServer(t, a)
@@ -101,6 +102,12 @@ func TestChainAlternatives(t *testing.T) {
 	require.Len(t, r.grant.Keys, 2)
 	assert.Equal(t, ssh.FingerprintSHA256(k1.public), r.grant.Keys[0].Fingerprint)
 	assert.Equal(t, ssh.FingerprintSHA256(k2.public), r.grant.Keys[1].Fingerprint)
+	// The limits of both keys apply: environments add up, permitopen
+	// lists intersect, no-pty of the second key holds.
+	assert.Equal(t, []string{"A=1", "B=2"}, r.grant.Environment)
+	assert.Equal(t, []string{"b:2"}, r.grant.PermitOpen)
+	assert.False(t, r.grant.PTY)
+	assert.True(t, r.grant.PortForwarding)
 
 	// The same key twice is not two keys.
 	_, err = dial(t, s.addr, "u", ssh.PublicKeys(k1.signer))
