@@ -170,8 +170,9 @@ const (
 	// to the socket path named in the URL: no remote process per conn,
 	// and such channels do not count against MaxSessions. It falls back
 	// to dial-stdio when the URL names no socket or the server refuses
-	// the channel (AllowStreamLocalForwarding no, socket missing); a
-	// refusal by policy is remembered for the Dialer's lifetime.
+	// the channel (AllowStreamLocalForwarding no, or no socket there:
+	// OpenSSH does not say which); after a refusal, dials use dial-stdio
+	// for a minute before streamlocal is tried again.
 	TransportStreamLocal
 )
 

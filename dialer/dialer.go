@@ -43,7 +43,9 @@ type Dialer struct {
 	password     []byte
 	passwordUsed bool
 
-	streamLocalOff atomic.Bool // the server refused streamlocal by policy
+	// streamLocalRetry is when streamlocal may be tried again after the
+	// server refused it (unix nanoseconds; 0: never refused).
+	streamLocalRetry atomic.Int64
 
 	ctx    context.Context // cancelled by Close; parent of connection attempts
 	cancel context.CancelFunc
@@ -167,7 +169,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		if err := ctx.Err(); err != nil {
 			return nil, &Error{Op: OpSession, URL: d.url, Err: ctxErr(ctx), scrub: d.scrub}
 		}
-		useStreamLocal := d.cfg.Transport == TransportStreamLocal && d.dest.socket != "" && !d.streamLocalOff.Load()
+		useStreamLocal := d.cfg.Transport == TransportStreamLocal && d.dest.socket != "" && time.Now().UnixNano() >= d.streamLocalRetry.Load()
 		sc, err := d.pick(ctx, !useStreamLocal)
 		if err != nil {
 			return nil, err
@@ -183,6 +185,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	return nil, &Error{Op: OpSession, URL: d.url, Err: lastErr, scrub: d.scrub}
 }
+
+// streamLocalBackoff is how long a refused streamlocal is not tried again.
+const streamLocalBackoff = time.Minute
 
 // errRetry marks a session open that failed on one SSH connection in a way
 // another attempt may not (refused by MaxSessions, or the connection died).
@@ -316,10 +321,12 @@ func (d *Dialer) open(ctx context.Context, sc *sshConn, streamLocal bool) (net.C
 		if !errors.As(err, &oce) {
 			return nil, d.openFailure(ctx, sc, err, false)
 		}
-		if oce.Reason == ssh.Prohibited {
-			d.streamLocalOff.Store(true)
-		}
-		d.log.Debug("dialer: streamlocal refused; falling back to dial-stdio", "url", d.url, "socket", d.dest.socket, "reason", oce.Reason.String(), "message", oce.Message, "remembered", oce.Reason == ssh.Prohibited)
+		// OpenSSH refuses with the same "open failed" whether
+		// AllowStreamLocalForwarding forbids it or the socket is
+		// missing, so any refusal is remembered for a while rather
+		// than paid for on every dial.
+		d.streamLocalRetry.Store(time.Now().Add(streamLocalBackoff).UnixNano())
+		d.log.Debug("dialer: streamlocal refused; falling back to dial-stdio", "url", d.url, "socket", d.dest.socket, "reason", oce.Reason.String(), "message", oce.Message, "retry_after", streamLocalBackoff)
 		d.mu.Lock()
 		if sc.dead || sc.full {
 			d.mu.Unlock()
@@ -345,18 +352,22 @@ func (d *Dialer) openFailure(ctx context.Context, sc *sshConn, err error, sessio
 	}
 	var oce *ssh.OpenChannelError
 	if errors.As(err, &oce) {
-		if session && oce.Reason == ssh.Prohibited {
-			// OpenSSH refuses a session beyond MaxSessions this way:
-			// mark the connection full and try another.
-			d.mu.Lock()
+		d.mu.Lock()
+		others := sc.sessions // this attempt's reservation is already released
+		if session && others > 0 {
+			// OpenSSH refuses a session beyond MaxSessions with
+			// "connect failed" ("open failed"); other servers say
+			// "administratively prohibited" or "resource shortage".
+			// With other sessions open on this connection it is a
+			// limit: mark the connection full and try another.
 			sc.full = true
-			full := sc.sessions
 			d.mu.Unlock()
-			d.log.Debug("dialer: server refused a new session; using another SSH connection", "url", d.url, "conn", sc.id, "sessions", full, "message", oce.Message)
+			d.log.Debug("dialer: server refused a new session; using another SSH connection", "url", d.url, "conn", sc.id, "sessions", others, "reason", oce.Reason.String(), "message", oce.Message)
 			return fmt.Errorf("%w: %v", errRetry, err)
 		}
+		d.mu.Unlock()
 		return &Error{Op: OpSession, URL: d.url, Err: err, scrub: d.scrub,
-			Hint: "the server refused the channel; check sshd's log on the server"}
+			Hint: "the server refused a session on a connection that has none open; check sshd's log on the server (MaxSessions 0? a Match block denying sessions?)"}
 	}
 	if errors.Is(err, errExecRefused) {
 		return &Error{Op: OpSession, URL: d.url, Err: err, scrub: d.scrub,

@@ -434,8 +434,8 @@ func (s *fakeServer) serveConn(c net.Conn) {
 					s.mu.Lock()
 					s.refusals++
 					s.mu.Unlock()
-					// What sshd does beyond MaxSessions.
-					nc.Reject(ssh.Prohibited, "open failed")
+					// What OpenSSH's sshd does beyond MaxSessions.
+					nc.Reject(ssh.ConnectionFailed, "open failed")
 					continue
 				}
 				sessions++
@@ -463,7 +463,8 @@ func (s *fakeServer) serveConn(c net.Conn) {
 				s.streamLocal++
 				s.mu.Unlock()
 				if !o.allowStreamLocal {
-					nc.Reject(ssh.Prohibited, "administratively prohibited")
+					// What OpenSSH says for AllowStreamLocalForwarding no.
+					nc.Reject(ssh.ConnectionFailed, "open failed")
 					continue
 				}
 				var msg struct {
@@ -500,7 +501,7 @@ func (s *fakeServer) serveConn(c net.Conn) {
 func (s *fakeServer) forward(nc ssh.NewChannel, network, addr string) {
 	target, err := net.Dial(network, addr)
 	if err != nil {
-		nc.Reject(ssh.ConnectionFailed, "connect failed")
+		nc.Reject(ssh.ConnectionFailed, "open failed")
 		return
 	}
 	ch, reqs, err := nc.Accept()
