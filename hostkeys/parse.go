@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -151,7 +152,17 @@ type database struct {
 	scan    []*entry            // every other host line: matched one by one
 	revoked map[string]*entry   // @revoked lines by key blob
 	invalid []lineError
+
+	// cacheMu guards cache, the lookup results by name: hashed lines cost
+	// one HMAC each per lookup, and a program asks about the same few
+	// hosts again and again. A reload replaces the whole database, cache
+	// included.
+	cacheMu sync.Mutex
+	cache   map[string][]*entry
 }
+
+// maxLookupCache bounds the cache; past it the cache starts over.
+const maxLookupCache = 1024
 
 // parseDatabase parses the contents of known_hosts files given in order;
 // files[i] names contents[i] in KnownKey and errors.
@@ -206,8 +217,26 @@ func (db *database) add(e *entry) {
 }
 
 // lookup returns the host lines (plain keys and CAs) whose host field
-// matches the known_hosts name, in file and line order.
+// matches the known_hosts name, in file and line order. The result is
+// shared: callers must not modify it.
 func (db *database) lookup(name string) []*entry {
+	db.cacheMu.Lock()
+	got, ok := db.cache[name]
+	db.cacheMu.Unlock()
+	if ok {
+		return got
+	}
+	got = db.scanLookup(name)
+	db.cacheMu.Lock()
+	if db.cache == nil || len(db.cache) >= maxLookupCache {
+		db.cache = make(map[string][]*entry)
+	}
+	db.cache[name] = got
+	db.cacheMu.Unlock()
+	return got
+}
+
+func (db *database) scanLookup(name string) []*entry {
 	exact := db.exact[name]
 	var out []*entry
 	for _, e := range db.scan {
