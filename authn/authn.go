@@ -302,12 +302,13 @@ func (a *Authenticator) password(c ssh.ConnMetadata, pw []byte, p *progress) (*s
 	}
 	ok, err := a.passwords.verify(c.User(), pw)
 	if err != nil {
-		pen := a.authFailurePenalty()
 		if errors.Is(err, errBusy) {
-			pen = 0 // not evaluated; the client learned nothing
+			// Not evaluated; the client learned nothing: no penalty.
+			a.attemptLog(slog.LevelWarn, c, MethodPassword, "refused", nil, "reason", err.Error())
+			return nil, &failure{msg: err.Error()}
 		}
 		a.attemptLog(slog.LevelWarn, c, MethodPassword, "failure", nil, "reason", err.Error())
-		return nil, &failure{msg: err.Error(), penalty: pen}
+		return nil, &failure{msg: err.Error(), penalty: a.authFailurePenalty()}
 	}
 	if !ok {
 		// Unknown user and wrong password look the same, in the log too:

@@ -100,8 +100,10 @@ type keyDB struct {
 var emptyKeyDB = &keyDB{}
 
 // keyTypes are the key type names an authorized_keys line may start with.
+// "ssh-dss" is listed so that such a line parses as a key rather than as
+// options; x/crypto's server never accepts DSA signatures.
 var keyTypes = map[string]bool{
-	ssh.KeyAlgoRSA: true, ssh.InsecureKeyAlgoDSA: true,
+	ssh.KeyAlgoRSA: true, "ssh-dss": true,
 	ssh.KeyAlgoECDSA256: true, ssh.KeyAlgoECDSA384: true, ssh.KeyAlgoECDSA521: true,
 	ssh.KeyAlgoED25519: true, ssh.KeyAlgoSKECDSA256: true, ssh.KeyAlgoSKED25519: true,
 }

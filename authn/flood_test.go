@@ -81,10 +81,10 @@ func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
 		return nil
 	}
 	switch {
-	case result == "refused":
-		h.refused.Add(1)
 	case strings.Contains(reason, "too many password verifications"):
 		h.busy.Add(1)
+	case result == "refused":
+		h.refused.Add(1)
 	case result == "failure" || result == "success":
 		h.evaluated.Add(1)
 	}

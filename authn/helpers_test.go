@@ -92,14 +92,6 @@ func certify(tb testing.TB, ca, k *key, id string, args ...string) *ssh.Certific
 	return cert
 }
 
-// certSigner is k's signer presenting cert.
-func certSigner(tb testing.TB, k *key, cert *ssh.Certificate) ssh.Signer {
-	tb.Helper()
-	s, err := ssh.NewCertSigner(cert, k.signer)
-	require.NoError(tb, err)
-	return s
-}
-
 // logBuffer collects JSON log records.
 type logBuffer struct {
 	mu  sync.Mutex

@@ -104,10 +104,6 @@ func newKeyStore(cfg *Config, log *slog.Logger, now func() time.Time) (*keyStore
 	return s, nil
 }
 
-func (s *keyStore) hasCertificates() bool {
-	return len(s.cas) > 0 || s.caFile != nil
-}
-
 // parseCAKeys parses a TrustedUserCAKeys-style file.
 func parseCAKeys(name string, data []byte, log *slog.Logger) (map[string]bool, error) {
 	if err := checkText(data); err != nil {
