@@ -596,6 +596,9 @@ func (c *conn) writeFailure(err error) error {
 
 func (c *conn) opErr(op Op, err error) error {
 	e := &Error{Op: op, URL: c.d.url, Err: err, scrub: c.d.scrub}
+	if err == os.ErrDeadlineExceeded {
+		return &TimeoutError{e}
+	}
 	if errors.Is(err, ErrConnectionLost) {
 		e.Hint = "in-flight streams on that connection failed; the next DialContext reconnects"
 	}

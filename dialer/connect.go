@@ -160,7 +160,7 @@ func (d *Dialer) connect(ctx context.Context, st *stage) (*sshConn, error) {
 
 // connectErr explains a failed TCP connect (directly or through a hop).
 func (d *Dialer) connectErr(ctx context.Context, ep *endpoint, viaHop bool, err error) error {
-	e := &Error{Op: OpConnect, URL: d.url, Addr: ep.addr(), Err: err, scrub: d.scrub}
+	e := &Error{Op: OpConnect, URL: d.url, Addr: ep.addr(), Err: hideNetError(err), scrub: d.scrub}
 	if ctx.Err() != nil {
 		e.Err = ctxErr(ctx)
 		return e
@@ -231,7 +231,7 @@ func (d *Dialer) handshake(ctx context.Context, st *stage, raw net.Conn, ep *end
 		hkMu.Lock()
 		hostKeyErr, hostKeyOK := hkErr, hkOK
 		hkMu.Unlock()
-		e := &Error{URL: d.url, Addr: ep.addr(), Err: err, scrub: d.scrub}
+		e := &Error{URL: d.url, Addr: ep.addr(), Err: hideNetError(err), scrub: d.scrub}
 		switch {
 		case hostKeyErr != nil:
 			// The typed hostkeys error, not x/crypto's wrapping of it:

@@ -90,26 +90,51 @@ func (e *Error) Error() string {
 		b.WriteString("; remote stderr (last 4 KiB): ")
 		b.WriteString(quoteStderr(e.Stderr))
 	}
-	s := b.String()
+	s := dockerClientSafe.Replace(b.String())
 	if e.scrub != nil {
 		s = e.scrub(s)
 	}
 	return s
 }
 
+// dockerClientSafe rewords what the Docker client matches in the text of a
+// request error (a *url.Error, itself a net.Error, whose text includes
+// ours): "connection refused" or "dial unix" anywhere makes it replace the
+// whole error with "Cannot connect to the Docker daemon at http://docker".
+// The remote CLI prints "dial unix" when it cannot reach the daemon; the
+// Stderr field keeps its exact words.
+var dockerClientSafe = strings.NewReplacer("connection refused", "refused (ECONNREFUSED)", "dial unix", "unix socket dial")
+
 func (e *Error) Unwrap() error { return e.Err }
 
-// Timeout reports whether the error is a timeout (a deadline on the conn,
-// or a dial that ran out of time), so that Error satisfies net.Error.
-func (e *Error) Timeout() bool {
-	var t interface{ Timeout() bool }
-	return errors.As(e.Err, &t) && t.Timeout()
+// Error deliberately does not implement net.Error: the Docker client
+// replaces any net.Error that looks like a refused connection or a timeout
+// with its own "Cannot connect to the Docker daemon at http://docker",
+// which would hide everything said here. A timeout is still found with
+// errors.As(err, &netErr): context.DeadlineExceeded and
+// os.ErrDeadlineExceeded are net.Errors, and a conn's deadline errors are
+// a TimeoutError.
+
+// TimeoutError is the error of a conn operation that hit its deadline. It
+// is a net.Error whose Timeout reports true, it wraps os.ErrDeadlineExceeded,
+// and errors.As finds the *Error inside it.
+type TimeoutError struct {
+	// Err is the conn's error, whose Err is os.ErrDeadlineExceeded.
+	Err *Error
 }
 
-// Temporary reports the same as Timeout; it exists for net.Error.
-func (e *Error) Temporary() bool { return e.Timeout() }
+func (e *TimeoutError) Error() string { return e.Err.Error() }
 
-var _ net.Error = (*Error)(nil)
+// Timeout reports true.
+func (e *TimeoutError) Timeout() bool { return true }
+
+// Temporary reports true: a later deadline may let the operation succeed.
+func (e *TimeoutError) Temporary() bool { return true }
+
+// Unwrap returns the *Error.
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
+var _ net.Error = (*TimeoutError)(nil)
 
 // quoteStderr keeps the remote's stderr readable on one line: trailing
 // newlines go, inner ones stay visible as " | ", and control characters
@@ -130,4 +155,22 @@ func quoteStderr(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// netCause hides a network error from errors.As while keeping errors.Is
+// (syscall.ECONNREFUSED, os.ErrDeadlineExceeded) working. The Docker
+// client looks for a net.Error anywhere in the chain of a request error
+// and, when it finds a refused connection or a timeout, replaces the whole
+// error with "Cannot connect to the Docker daemon at http://docker",
+// dropping the SSH address, the stage and the hint.
+type netCause struct{ err error }
+
+func (n *netCause) Error() string { return n.err.Error() }
+func (n *netCause) Is(target error) bool { return errors.Is(n.err, target) }
+
+func hideNetError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &netCause{err}
 }
