@@ -165,7 +165,7 @@ func quoteStderr(s string) string {
 // dropping the SSH address, the stage and the hint.
 type netCause struct{ err error }
 
-func (n *netCause) Error() string { return n.err.Error() }
+func (n *netCause) Error() string        { return n.err.Error() }
 func (n *netCause) Is(target error) bool { return errors.Is(n.err, target) }
 
 func hideNetError(err error) error {
