@@ -218,3 +218,31 @@ func TestQueryKeyAThenAuthenticateWithB(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ssh.FingerprintSHA256(keyB.public), grantOut(t, string(out)).Keys[0].Fingerprint)
 }
+
+// TestChainTwoKeysOpenSSH: "publickey,publickey" with the real client
+// offering two identities.
+func TestChainTwoKeysOpenSSH(t *testing.T) {
+	requireTool(t, "ssh")
+	dir := t.TempDir()
+	k1 := keygen(t, dir, "k1", "ed25519")
+	k2 := keygen(t, dir, "k2", "ecdsa")
+	a, err := authn.New(&authn.Config{
+		AuthorizedKeys: &authn.AuthorizedKeysConfig{Content: k1.line + "\n" + k2.line + "\n"},
+		Methods:        [][]authn.Method{{authn.MethodPublicKey, authn.MethodPublicKey}},
+		Penalties:      &authn.PenaltyConfig{Disabled: true},
+		Logger:         discard(),
+	})
+	require.NoError(t, err)
+	s := startServer(t, a)
+	out, errOut, err := s.ssh(t, sshRun{user: "u", identity: k1.priv, opts: []string{"-i", k2.priv}})
+	require.NoError(t, err, errOut)
+	require.NoError(t, s.next(t).err)
+	g := grantOut(t, out)
+	assert.Equal(t, []authn.Method{authn.MethodPublicKey, authn.MethodPublicKey}, g.Methods)
+	require.Len(t, g.Keys, 2)
+	assert.NotEqual(t, g.Keys[0].Fingerprint, g.Keys[1].Fingerprint)
+
+	_, _, err = s.ssh(t, sshRun{user: "u", identity: k1.priv})
+	assert.Error(t, err, "one key must not satisfy publickey,publickey")
+	assert.Error(t, s.next(t).err)
+}

@@ -257,3 +257,25 @@ func mustBcryptCost(tb testing.TB, pw string, cost int) string {
 	require.NoError(tb, err)
 	return string(h)
 }
+
+// TestUsersAndFile: an account in both Users and File uses the Users
+// entry; the others come from the file.
+func TestUsersAndFile(t *testing.T) {
+	path := writeFile(t, t.TempDir()+"/users", "alice:"+mustBcrypt(t, "file-pw")+"\nbob:"+mustBcrypt(t, "bob-pw")+"\n")
+	a, err := authn.New(&authn.Config{
+		Passwords: &authn.PasswordConfig{Users: []authn.PasswordUser{{Name: "alice", Password: "config-pw"}}, File: path},
+		Penalties: &authn.PenaltyConfig{Disabled: true},
+		Logger:    discard(),
+	})
+	require.NoError(t, err)
+	cb := callbacks(a)
+	for _, tt := range []struct {
+		user, pw string
+		ok       bool
+	}{{"alice", "config-pw", true}, {"alice", "file-pw", false}, {"bob", "bob-pw", true}} {
+		_, err := cb.PasswordCallback(conn(tt.user), []byte(tt.pw))
+		if (err == nil) != tt.ok {
+			t.Errorf("PasswordCallback(%q, %q) = %v, want ok=%v", tt.user, tt.pw, err, tt.ok)
+		}
+	}
+}
