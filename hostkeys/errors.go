@@ -244,8 +244,8 @@ func plainKeyType(t string) string {
 		return ssh.KeyAlgoSKECDSA256
 	case ssh.CertAlgoSKED25519v01:
 		return ssh.KeyAlgoSKED25519
-	case ssh.InsecureCertAlgoDSAv01:
-		return ssh.InsecureKeyAlgoDSA
+	case "ssh-dss-cert-v01@openssh.com": // DSA: named, never offered
+		return "ssh-dss"
 	}
 	return t
 }

@@ -206,24 +206,15 @@ func (k *KnownHosts) check(address string, remote net.Addr, key ssh.PublicKey) e
 	if address == "" && remote != nil {
 		address = remote.String()
 	}
-	name, host, port, err := knownHostsName(address)
-	if err != nil {
-		return err
-	}
-	db, err := k.current()
+	name, host, port, nameErr := knownHostsName(address)
 	if k.policy == Insecure {
-		status := "unreadable known_hosts"
-		if err == nil {
-			status = "matches known_hosts"
-			if v := db.verify(name, host, port, key, k.now); v.reason != nil {
-				status = v.reason.Error()
-			}
-		}
-		k.logger.Warn("hostkeys: INSECURE: accepting host key without verification",
-			"host", name, "remote", addrString(remote), "key_type", key.Type(),
-			"fingerprint", fingerprint(key), "known_hosts", status)
+		k.insecureAccept(name, host, port, address, nameErr, remote, key)
 		return nil
 	}
+	if nameErr != nil {
+		return nameErr
+	}
+	db, err := k.current()
 	if err != nil {
 		return err
 	}
@@ -235,6 +226,22 @@ func (k *KnownHosts) check(address string, remote net.Addr, key ssh.PublicKey) e
 		return k.addHost(name, address, host, port, remote, key)
 	}
 	return v.hostKeyError(name, address, host, port, k.files[0], remote, key)
+}
+
+// insecureAccept logs what the Insecure policy lets through, and what
+// strict checking would have said about it.
+func (k *KnownHosts) insecureAccept(name, host, port, address string, nameErr error, remote net.Addr, key ssh.PublicKey) {
+	status := "matches known_hosts"
+	if nameErr != nil {
+		status, name = nameErr.Error(), address
+	} else if db, err := k.current(); err != nil {
+		status = err.Error()
+	} else if v := db.verify(name, host, port, key, k.now); v.reason != nil {
+		status = v.reason.Error()
+	}
+	k.logger.Warn("hostkeys: INSECURE: accepting host key without verification",
+		"host", name, "remote", addrString(remote), "key_type", key.Type(),
+		"fingerprint", fingerprint(key), "known_hosts", status)
 }
 
 // fingerprint is the SHA256 fingerprint OpenSSH prints: of the certified key

@@ -740,3 +740,35 @@ func TestCallbackWithoutAddress(t *testing.T) {
 	assert.ErrorIs(t, cb("127.0.0.1:2222", remote, k.ed25519b.PublicKey()), hostkeys.ErrHostKeyChanged)
 	assert.Error(t, cb("127.0.0.1:2222", remote, nil))
 }
+
+// TestCertificateClock: certificate validity follows Config.Now.
+func TestCertificateClock(t *testing.T) {
+	t.Parallel()
+	k := keys(t)
+	start := time.Now().Add(24 * time.Hour)
+	s := startServer(t, hostCert(t, k.ed25519, k.ca, []string{"foo.example.com"}, start, start.Add(time.Hour)))
+	file := writeFile(t, t.TempDir(), "known_hosts", line("@cert-authority foo.example.com", k.ca.PublicKey()))
+
+	kh, err := hostkeys.New(&hostkeys.Config{Files: []string{file}, Logger: discardLogger()})
+	require.NoError(t, err)
+	err = dial(t, s, "foo.example.com:22", kh)
+	assert.ErrorIs(t, err, hostkeys.ErrHostCertificate)
+	assert.ErrorContains(t, err, "not yet valid")
+
+	later := func() time.Time { return start.Add(30 * time.Minute) }
+	kh, err = hostkeys.New(&hostkeys.Config{Files: []string{file}, Logger: discardLogger(), Now: later})
+	require.NoError(t, err)
+	assert.NoError(t, dial(t, s, "foo.example.com:22", kh))
+}
+
+func TestInsecureLogsInvalidAddress(t *testing.T) {
+	t.Parallel()
+	k := keys(t)
+	logger, logs := newRecordLogger()
+	kh, err := hostkeys.New(&hostkeys.Config{Files: []string{"/dev/null"}, Policy: hostkeys.Insecure, Logger: logger})
+	require.NoError(t, err)
+	assert.NoError(t, kh.HostKeyCallback()("host:notaport", nil, k.ed25519.PublicKey()))
+	msgs := logs.messages()
+	require.Len(t, msgs, 1)
+	assert.Contains(t, msgs[0], "invalid port")
+}

@@ -50,11 +50,8 @@ type lineError struct {
 	err  error
 }
 
-// isSpace reports whether c separates fields: OpenSSH's known_hosts parser
-// splits on space and tab only.
-func isSpace(c byte) bool { return c == ' ' || c == '\t' }
-
-// nextField splits s at the first run of spaces or tabs.
+// nextField splits s at the first run of spaces or tabs: OpenSSH's
+// known_hosts parser separates fields by those only.
 func nextField(s string) (field, rest string) {
 	i := strings.IndexAny(s, " \t")
 	if i < 0 {
