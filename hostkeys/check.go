@@ -16,6 +16,7 @@ type verdict struct {
 	revoked   *entry
 	revokedCA bool
 	certErr   error
+	ca        *entry // the trusted CA of a certificate that failed its checks
 }
 
 // check decides whether key is acceptable for the known_hosts name; host is
@@ -47,9 +48,9 @@ func (db *database) check(name, host string, key ssh.PublicKey, now func() time.
 
 	var certErr error
 	caTrusted := false
+	var ca *entry
 	if isCert {
 		caBlob := string(cert.SignatureKey.Marshal())
-		var ca *entry
 		for _, e := range known {
 			if e.marker == markerCA && e.blob == caBlob {
 				ca = e
@@ -90,6 +91,7 @@ func (db *database) check(name, host string, key ssh.PublicKey, now func() time.
 		v.reason = ErrUnknownHost
 	case caTrusted:
 		v.reason = ErrHostCertificate
+		v.ca = ca
 	default:
 		v.reason = ErrHostKeyChanged
 	}
@@ -150,6 +152,10 @@ func (v *verdict) hostKeyError(name, address, host, port, file string, remote ne
 	if v.revoked != nil {
 		r := v.revoked.knownKey()
 		e.Revoked = &r
+	}
+	if v.ca != nil {
+		ca := v.ca.knownKey()
+		e.trustedCA = &ca
 	}
 	return e
 }

@@ -86,8 +86,9 @@ type HostKeyError struct {
 	// the fix in the message names it.
 	KnownHostsFile string
 
-	port, hostOnly string // for the fix-it commands
-	revokedCA      bool   // Revoked is the CA of the offered certificate
+	port, hostOnly string    // for the fix-it commands
+	revokedCA      bool      // Revoked is the CA of the offered certificate
+	trustedCA      *KnownKey // for ErrHostCertificate: the CA line that signed it
 }
 
 // Unwrap returns Reason and, when set, CertErr.
@@ -145,8 +146,10 @@ func (e *HostKeyError) Error() string {
 		if e.CertErr != nil {
 			fmt.Fprintf(&b, ": %v", e.CertErr)
 		}
-		fmt.Fprintf(&b, "; the server offered %s, signed by a CA trusted at ", offered)
-		e.writeKnown(&b)
+		fmt.Fprintf(&b, "; the server offered %s", offered)
+		if ca := e.trustedCA; ca != nil {
+			fmt.Fprintf(&b, ", signed by the CA %s %s trusted at %s:%d", ca.Key.Type(), ssh.FingerprintSHA256(ca.Key), ca.File, ca.Line)
+		}
 		b.WriteString("; host key verification failed; the host needs a valid certificate (ssh-keygen -s CA_KEY -h -n " + shellQuote(e.hostOnly) + " HOST_KEY.pub)")
 	default:
 		fmt.Fprintf(&b, "hostkeys: host key for %s rejected: %v", where, e.Reason)

@@ -381,7 +381,7 @@ func strictCases() []strictCase {
 			},
 			address:  at22("foo.example.com"),
 			want:     hostkeys.ErrHostCertificate,
-			wantText: []string{"cert has expired", "@cert-authority ssh-ed25519"},
+			wantText: []string{"cert has expired", "signed by the CA ssh-ed25519 SHA256:", "trusted at ", "known_hosts:1"},
 		},
 		{
 			name: "certificate for another principal",
