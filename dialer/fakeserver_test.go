@@ -44,7 +44,7 @@ type fakeServer struct {
 	// Options, set before the first connection.
 	password         string // "" = no password auth
 	keyAuth          bool   // accept clientKey
-	maxSessions      int    // 0 = unlimited
+	maxSessions      int    // 0 = unlimited, -1 = refuse every session
 	allowStreamLocal bool
 	allowTCP         bool          // direct-tcpip to 127.0.0.1 only
 	authGate         chan struct{} // auth callbacks wait for it when not nil
@@ -429,7 +429,7 @@ func (s *fakeServer) serveConn(c net.Conn) {
 			switch nc.ChannelType() {
 			case "session":
 				open.Lock()
-				if o.maxSessions > 0 && sessions >= o.maxSessions {
+				if o.maxSessions != 0 && sessions >= o.maxSessions {
 					open.Unlock()
 					s.mu.Lock()
 					s.refusals++

@@ -70,6 +70,23 @@ func TestMaxSessionsOpensMoreConnections(t *testing.T) {
 	}
 }
 
+func TestSessionRefusedOnFreshConnectionIsAnError(t *testing.T) {
+	// A server that refuses every session refuses by policy, not by
+	// MaxSessions: one connection, one clear error, no reconnect storm.
+	srv := newFakeServer(t)
+	srv.set(func() { srv.maxSessions = -1 })
+	var dials atomic.Int32
+	cfg := srv.Config(t)
+	cfg.DialTCP = countingDial(&dials)
+	d := newDialer(t, srv, "", cfg)
+	_, err := d.DialContext(t.Context(), "tcp", "")
+	var e *dialer.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, dialer.OpSession, e.Op)
+	assert.Contains(t, err.Error(), "has none open")
+	assert.Equal(t, int32(1), dials.Load())
+}
+
 func TestStreamLocal(t *testing.T) {
 	t.Run("allowed: no session, not counted against MaxSessions", func(t *testing.T) {
 		srv := newFakeServer(t)
