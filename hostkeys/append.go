@@ -59,7 +59,7 @@ func (k *KnownHosts) addHost(name, address, host, port string, remote net.Addr, 
 	// Whatever happens next, the files may have changed.
 	defer k.invalidate()
 
-	db, _, err := k.load()
+	db, err := k.load()
 	if err != nil {
 		return err
 	}

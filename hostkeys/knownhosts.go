@@ -1,6 +1,7 @@
 package hostkeys
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +18,9 @@ import (
 
 // KnownHosts checks server host keys against OpenSSH known_hosts files under
 // a Policy. It is safe for concurrent use. It notices when a file changes
-// (size, modification time or identity) and reads the files again, so a
-// fix made with ssh-keyscan or ssh-keygen -R takes effect without a restart.
+// (size, modification time, identity, and the contents of a file modified
+// in the last seconds) and reads the files again, so a fix made with
+// ssh-keyscan or ssh-keygen -R takes effect without a restart.
 type KnownHosts struct {
 	files       []string
 	policy      Policy
@@ -39,14 +41,29 @@ type KnownHosts struct {
 
 // fileStamp identifies the version of a file that db was parsed from.
 type fileStamp struct {
-	info fs.FileInfo // nil when the file did not exist
+	info   fs.FileInfo // nil when the file did not exist
+	sum    [sha256.Size]byte
+	readAt time.Time // wall clock when the contents were read
 }
 
-func (s fileStamp) same(info fs.FileInfo) bool {
+// racyWindow is how recent a modification time must be for the stat
+// comparison alone not to be trusted: an edit that keeps the size, within
+// the file system's timestamp granularity, leaves size and mtime as they
+// were (git's "racily clean" problem). Such files are read again and
+// compared by content until their mtime is safely older than the read.
+const racyWindow = 2 * time.Second
+
+// unchanged reports whether info, from a fresh stat, certainly describes
+// the version read; racy reports that it might not and the contents must
+// be compared.
+func (s fileStamp) unchanged(info fs.FileInfo) (same, racy bool) {
 	if s.info == nil || info == nil {
-		return s.info == nil && info == nil
+		return s.info == nil && info == nil, false
 	}
-	return os.SameFile(s.info, info) && s.info.Size() == info.Size() && s.info.ModTime().Equal(info.ModTime())
+	if !os.SameFile(s.info, info) || s.info.Size() != info.Size() || !s.info.ModTime().Equal(info.ModTime()) {
+		return false, false
+	}
+	return true, !info.ModTime().Before(s.readAt.Add(-racyWindow))
 }
 
 // New reads the known_hosts files of cfg and returns a KnownHosts. A nil
@@ -100,31 +117,46 @@ func (k *KnownHosts) current() (*database, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.db != nil && len(k.stamps) == len(k.files) {
-		fresh := true
+		fresh, racy := true, false
 		for i, f := range k.files {
 			info, err := os.Stat(f)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				fresh = false // let load report the error
+				fresh = false // let the read report the error
 				break
 			}
 			if err != nil {
 				info = nil
 			}
-			if !k.stamps[i].same(info) {
+			same, r := k.stamps[i].unchanged(info)
+			if !same {
 				fresh = false
 				break
 			}
+			racy = racy || r
 		}
-		if fresh {
+		if fresh && !racy {
 			return k.db, nil
 		}
 	}
-	db, stamps, err := k.load()
+	contents, stamps, err := k.read()
 	if err != nil {
 		return nil, err
 	}
-	k.db, k.stamps = db, stamps
-	return db, nil
+	if k.db != nil && len(k.stamps) == len(stamps) && sameSums(k.stamps, stamps) {
+		k.stamps = stamps // same contents: keep the database and its cache
+		return k.db, nil
+	}
+	k.db, k.stamps = k.parse(contents), stamps
+	return k.db, nil
+}
+
+func sameSums(a, b []fileStamp) bool {
+	for i := range a {
+		if a[i].sum != b[i].sum || (a[i].info == nil) != (b[i].info == nil) {
+			return false
+		}
+	}
+	return true
 }
 
 // invalidate makes the next current read the files again.
@@ -134,25 +166,39 @@ func (k *KnownHosts) invalidate() {
 	k.mu.Unlock()
 }
 
-// load reads and parses every file. A file that does not exist is empty;
-// any other error (permission denied, a directory, an I/O error) fails,
-// because silently ignoring a known_hosts file could turn a changed key into
-// an "unknown" one that AcceptNew would then accept.
-func (k *KnownHosts) load() (*database, []fileStamp, error) {
+// load reads and parses every file.
+func (k *KnownHosts) load() (*database, error) {
+	contents, _, err := k.read()
+	if err != nil {
+		return nil, err
+	}
+	return k.parse(contents), nil
+}
+
+// read reads every file. A file that does not exist is empty; any other
+// error (permission denied, a directory, an I/O error) fails, because
+// silently ignoring a known_hosts file could turn a changed key into an
+// "unknown" one that AcceptNew would then accept.
+func (k *KnownHosts) read() ([][]byte, []fileStamp, error) {
 	contents := make([][]byte, len(k.files))
 	stamps := make([]fileStamp, len(k.files))
 	for i, name := range k.files {
+		now := time.Now()
 		data, info, err := readKnownHostsFile(name)
 		if err != nil {
 			return nil, nil, err
 		}
-		contents[i], stamps[i] = data, fileStamp{info: info}
+		contents[i], stamps[i] = data, fileStamp{info: info, sum: sha256.Sum256(data), readAt: now}
 	}
+	return contents, stamps, nil
+}
+
+func (k *KnownHosts) parse(contents [][]byte) *database {
 	db := parseDatabase(k.files, contents)
 	for _, le := range db.invalid {
 		k.logger.Warn("hostkeys: skipping invalid known_hosts line", "file", le.file, "line", le.line, "error", le.err.Error())
 	}
-	return db, stamps, nil
+	return db
 }
 
 // maxKnownHostsSize bounds what one known_hosts file may hold; real files
@@ -189,7 +235,8 @@ func readKnownHostsFile(name string) ([]byte, fs.FileInfo, error) {
 // HostKeyCallback returns the callback for ssh.ClientConfig.HostKeyCallback.
 // It returns nil for an accepted key and a *HostKeyError for a rejected one
 // (errors.As works on the error of ssh.Dial); other errors mean the
-// known_hosts files could not be read or, under AcceptNew, written.
+// address is malformed, or the known_hosts files could not be read or,
+// under AcceptNew, written. Under Insecure it always returns nil.
 //
 // Which host is checked: the hostname argument x/crypto passes (the address
 // given to ssh.Dial or ssh.NewClientConn), or the remote address when that

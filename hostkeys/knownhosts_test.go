@@ -772,3 +772,27 @@ func TestInsecureLogsInvalidAddress(t *testing.T) {
 	require.Len(t, msgs, 1)
 	assert.Contains(t, msgs[0], "invalid port")
 }
+
+// TestReloadSameSizeSameMtime: an edit that keeps the size and, within the
+// file system's timestamp granularity, the mtime, is still noticed.
+func TestReloadSameSizeSameMtime(t *testing.T) {
+	t.Parallel()
+	k := keys(t)
+	s := startServer(t, k.ed25519)
+	dir := t.TempDir()
+	file := writeFile(t, dir, "known_hosts", line("foo.example.com", k.ed25519.PublicKey()))
+	info, err := os.Stat(file)
+	require.NoError(t, err)
+	kh, err := hostkeys.New(&hostkeys.Config{Files: []string{file}, Logger: discardLogger()})
+	require.NoError(t, err)
+	require.NoError(t, dial(t, s, "foo.example.com:22", kh))
+
+	writeFile(t, dir, "known_hosts", line("foo.example.com", k.ed25519b.PublicKey()))
+	require.NoError(t, os.Chtimes(file, info.ModTime(), info.ModTime()))
+	after, err := os.Stat(file)
+	require.NoError(t, err)
+	require.Equal(t, info.Size(), after.Size())
+	require.Equal(t, info.ModTime(), after.ModTime())
+
+	assert.ErrorIs(t, dial(t, s, "foo.example.com:22", kh), hostkeys.ErrHostKeyChanged)
+}
