@@ -456,6 +456,26 @@ func strictCases() []strictCase {
 			wantText: []string{"trusts only host certificates for this host", "ssh-keygen -s CA_KEY -h -n foo.example.com"},
 		},
 		{
+			name: "IPv6 literal on a non-22 port",
+			known: func(k *testKeys, p string) []string {
+				return []string{line("[::1]:"+p, k.ed25519.PublicKey())}
+			},
+			server:  ed,
+			address: at("::1"),
+		},
+		{
+			name: "keys of three types known, the server has only one",
+			known: func(k *testKeys, _ string) []string {
+				return []string{
+					line("foo.example.com", k.ed25519.PublicKey()),
+					line("foo.example.com", k.ecdsa256.PublicKey()),
+					line("foo.example.com", k.rsa.PublicKey()),
+				}
+			},
+			server:  plainServer(func(k *testKeys) []ssh.Signer { return []ssh.Signer{k.rsa} }),
+			address: at22("foo.example.com"),
+		},
+		{
 			name: "IPv4 literal on a non-22 port",
 			known: func(k *testKeys, p string) []string {
 				return []string{line("[127.0.0.1]:"+p, k.ed25519.PublicKey())}
