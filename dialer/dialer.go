@@ -90,18 +90,19 @@ func New(sshURL string, cfg *Config) (*Dialer, error) {
 		}
 		d.password = t.password
 	}
+	base := cfg.Logger
+	if base == nil {
+		base = discardLogger()
+	}
 	// Every message and log line goes through the redactor, which knows
-	// the password (and masks URL passwords and key material it does not).
-	rcfg := &redact.Config{ShortSecrets: redact.WarnShort, Logger: discardLogger()}
+	// the password (and masks URL passwords and key material it does not
+	// know). A short password is masked anyway, with redact's warning.
+	rcfg := &redact.Config{ShortSecrets: redact.WarnShort, Logger: base}
 	if d.password != nil {
 		rcfg.Secrets = []string{string(d.password)}
 	}
 	if d.red, err = redact.New(rcfg); err != nil {
 		return nil, &Error{Op: OpParseURL, URL: d.url, Err: err}
-	}
-	base := cfg.Logger
-	if base == nil {
-		base = discardLogger()
 	}
 	d.log = slog.New(d.red.Handler(base.Handler()))
 	if d.password != nil {
