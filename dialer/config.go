@@ -76,7 +76,7 @@ type Config struct {
 	// MaxConnections bounds the SSH connections kept to the destination.
 	// One connection serves many conns; another is opened only when the
 	// server refuses a new session (sshd MaxSessions, 10 by default). 0
-	// means 8.
+	// (or negative) means 8.
 	MaxConnections int
 	// ConnectTimeout bounds TCP connect, handshake and authentication of
 	// one SSH connection (all ProxyJump hops included), on top of the
@@ -90,12 +90,12 @@ type Config struct {
 	// KeepAliveCountMax is how many intervals a keepalive may go
 	// unanswered before the connection is declared dead, its conns fail
 	// and the next DialContext reconnects (OpenSSH's ServerAliveCountMax).
-	// 0 means 3.
+	// 0 (or negative) means 3.
 	KeepAliveCountMax int
 	// CloseGrace is how long a closed conn lets the remote command finish
 	// after end-of-file before it is sent SIGTERM (and, a second later,
 	// its channel is closed regardless). Close itself never waits. 0
-	// means 2 seconds.
+	// means 2 seconds; negative means SIGTERM right after EOF.
 	CloseGrace time.Duration
 
 	// Logger receives debug lines for each stage and warnings, through a

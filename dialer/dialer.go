@@ -116,10 +116,10 @@ func New(sshURL string, cfg *Config) (*Dialer, error) {
 	if err := checkRemoteArg("Config.RemoteDocker", d.remoteDocker); err != nil {
 		return nil, &Error{Op: OpParseURL, URL: d.url, Err: err, scrub: d.scrub}
 	}
-	d.maxConns = orDefault(cfg.MaxConnections, defaultMaxConnections)
+	d.maxConns = orDefault(max(cfg.MaxConnections, 0), defaultMaxConnections)
 	d.connectTimeout = orDefault(cfg.ConnectTimeout, defaultConnectTimeout)
 	d.keepAliveInterval = orDefault(cfg.KeepAliveInterval, defaultKeepAliveInterval)
-	d.keepAliveCountMax = orDefault(cfg.KeepAliveCountMax, defaultKeepAliveCountMax)
+	d.keepAliveCountMax = orDefault(max(cfg.KeepAliveCountMax, 0), defaultKeepAliveCountMax)
 	d.closeGrace = orDefault(cfg.CloseGrace, defaultCloseGrace)
 	d.dialTCP = cfg.DialTCP
 	if d.dialTCP == nil {

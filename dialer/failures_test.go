@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -273,4 +275,27 @@ func TestNewErrors(t *testing.T) {
 	_, err := dialer.New("ssh://host", &dialer.Config{IgnoreSSHConfig: true, HomeDir: t.TempDir(), RemoteDocker: "docker\nrm -rf /"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "control character")
+}
+
+// The Docker client replaces a request error that holds a net.Error or says
+// "connection refused" with its own vague message; a refused TCP connect
+// must still be recognisable with errors.Is.
+func TestConnectRefusedError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().(*net.TCPAddr)
+	ln.Close()
+	d, err := dialer.New(fmt.Sprintf("ssh://u@127.0.0.1:%d", addr.Port), &dialer.Config{IgnoreSSHConfig: true, HomeDir: t.TempDir(), AgentSocket: "none"})
+	require.NoError(t, err)
+	defer d.Close()
+	_, err = d.DialContext(t.Context(), "tcp", "")
+	require.Error(t, err)
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+	var ne net.Error
+	assert.False(t, errors.As(err, &ne), "a dial error is not a net.Error: %T in %v", ne, err)
+	assert.NotContains(t, err.Error(), "connection refused")
+	var e *dialer.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, dialer.OpConnect, e.Op)
+	assert.Contains(t, e.Hint, "is sshd running")
 }

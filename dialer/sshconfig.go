@@ -54,7 +54,7 @@ type sshConfigReader struct {
 const maxIncludeDepth = 16
 
 // errConfigLoop is returned for Include nested too deep (usually a loop).
-var errConfigLoop = errors.New("Include nested more than 16 levels (a loop?)")
+var errConfigLoop = errors.New("include files nested more than 16 levels (an Include loop?)")
 
 // resolveState is the evaluation state of one lookup.
 type resolveState struct {
@@ -421,7 +421,7 @@ func expandTilde(p, home string) string {
 func parsePort(s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 65535 {
-		return 0, fmt.Errorf("Port %q is not a number from 1 to 65535", s)
+		return 0, fmt.Errorf("port %q is not a number from 1 to 65535", s)
 	}
 	return n, nil
 }
