@@ -23,10 +23,10 @@ const (
 	// OptForceCommand (CriticalOptions) holds the command the session must
 	// run instead of the one the client asks for: authorized_keys
 	// command= or the certificate's force-command.
-	OptForceCommand = optForceCommand
+	OptForceCommand = "force-command"
 	// OptSourceAddress (CriticalOptions) holds a certificate's
 	// source-address list; authn and x/crypto both enforced it already.
-	OptSourceAddress = optSourceAddress
+	OptSourceAddress = "source-address"
 
 	// ExtPermitPTY (Extensions) is present when the session may allocate
 	// a pseudo-terminal (no restrict/no-pty; certificate permit-pty).
@@ -69,8 +69,8 @@ const (
 )
 
 const (
-	optForceCommand    = "force-command"
-	optSourceAddress   = "source-address"
+	optForceCommand    = OptForceCommand
+	optSourceAddress   = OptSourceAddress
 	extNoTouchRequired = "no-touch-required"
 )
 
