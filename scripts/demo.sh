@@ -64,6 +64,9 @@ chmod +x "$state/bin/ssh"
 echo "== checking the demo end to end"
 echo "-- ssh: $(ssh -F "$state/ssh_config" "$name" 'echo "logged in to $(hostname) as $(id -un) via $(ssh -V 2>&1 | cut -d, -f1)"' 2>&1)"
 echo "-- docker over ssh://: $(PATH="$state/bin:$PATH" DOCKER_HOST="ssh://$name" docker version --format 'server {{.Server.Version}}, API {{.Server.APIVersion}}' 2>&1)"
+echo "-- dockssh's dialer (examples/remote-docker, one multiplexed SSH connection, no ssh process):"
+go build -o "$state/bin/remote-docker" ./examples/remote-docker
+"$state/bin/remote-docker" -F "$state/ssh_config" "ssh://$name" 2>&1 | sed 's/^/   /'
 
 cat <<MSG
 
@@ -77,6 +80,10 @@ dockssh demo is running: a real OpenSSH sshd on 127.0.0.1:$port, wired to this m
   Docker over SSH (the Docker CLI's ssh:// helper, using the demo's ssh config):
     PATH=$state/bin:\$PATH DOCKER_HOST=ssh://$name docker ps
     PATH=$state/bin:\$PATH DOCKER_HOST=ssh://$name docker exec $name-target sh -c 'echo hello from \$(hostname)'
+
+  The same from Go, with dockssh's dialer (reads the demo's ssh config, strict known_hosts):
+    go run ./examples/remote-docker -F $state/ssh_config ssh://$name
+    go run ./examples/remote-docker -F $state/ssh_config -streamlocal -v ssh://$name/var/run/docker.sock
 
   Stop it:
     scripts/demo.sh --stop
