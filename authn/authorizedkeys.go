@@ -174,6 +174,20 @@ func parseAuthorizedKeyLine(line string) (*keyLine, error) {
 			return nil, fmt.Errorf("unknown key type %s", quoteName(typ))
 		}
 	}
+	key, err := parseKeyField(typ, rest)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := parseKeyOptions(optStr)
+	if err != nil {
+		return nil, err
+	}
+	return &keyLine{key: key, fp: ssh.FingerprintSHA256(key), opts: opts}, nil
+}
+
+// parseKeyField parses the base64 field at the start of rest (after the
+// key type typ) and checks that it holds a key of that type.
+func parseKeyField(typ, rest string) (ssh.PublicKey, error) {
 	b64, _ := cutField(strings.TrimLeft(rest, " \t"))
 	blob, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
@@ -186,11 +200,7 @@ func parseAuthorizedKeyLine(line string) (*keyLine, error) {
 	if key.Type() != typ {
 		return nil, fmt.Errorf("key type %s does not match the key (%s)", typ, key.Type())
 	}
-	opts, err := parseKeyOptions(optStr)
-	if err != nil {
-		return nil, err
-	}
-	return &keyLine{key: key, fp: ssh.FingerprintSHA256(key), opts: opts}, nil
+	return key, nil
 }
 
 func cutField(s string) (field, rest string) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -133,19 +132,7 @@ func parsePlainKeyLine(line string) (ssh.PublicKey, error) {
 	if !keyTypes[typ] {
 		return nil, fmt.Errorf("unknown key type %s (options are not allowed here)", quoteName(typ))
 	}
-	b64, _ := cutField(strings.TrimLeft(rest, " \t"))
-	blob, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, errors.New("key is not valid base64")
-	}
-	k, err := ssh.ParsePublicKey(blob)
-	if err != nil {
-		return nil, fmt.Errorf("bad %s key: %v", typ, err)
-	}
-	if k.Type() != typ {
-		return nil, fmt.Errorf("key type %s does not match the key (%s)", typ, k.Type())
-	}
-	return k, nil
+	return parseKeyField(typ, rest)
 }
 
 // parseRevoked parses a revocation list: SHA256 fingerprints
