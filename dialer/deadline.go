@@ -53,13 +53,16 @@ func (d *deadline) wait() chan struct{} {
 	return d.cancel
 }
 
-// stop releases the timer.
+// stop releases the timer. A later set still works: the timer is
+// forgotten, as set itself does, so set never waits for a stopped timer
+// to close cancel (it would wait forever).
 func (d *deadline) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timer != nil {
-		d.timer.Stop()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.cancel // the timer fired: wait for it to close cancel
 	}
+	d.timer = nil
 }
 
 func isClosed(c <-chan struct{}) bool {
