@@ -493,12 +493,16 @@ func (d *Dialer) Close() error {
 	for _, c := range conns {
 		c.Close()
 	}
+	// One bound for all conns: the timer fires once, so after it has,
+	// the loop must stop waiting rather than select on it again.
 	bound := time.NewTimer(d.closeGrace + 2*time.Second + 500*time.Millisecond)
 	defer bound.Stop()
+wait:
 	for _, c := range conns {
 		select {
 		case <-c.shutDone:
 		case <-bound.C:
+			break wait
 		}
 	}
 	d.mu.Lock()
