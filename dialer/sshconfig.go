@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // hostConfig is what an ssh_config file says about one host, first value
@@ -80,6 +81,11 @@ func (r *sshConfigReader) readFileAt(st *resolveState, path string, depth int, t
 	data, err := r.readFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		// An Include glob may match a directory too (conf.d/old/);
+		// ssh reads no line from it and goes on.
+		if !topLevel && errors.Is(err, syscall.EISDIR) {
 			return nil
 		}
 		return err
@@ -183,10 +189,17 @@ func set(st *resolveState, key string, args []string) {
 		if hc.GlobalKnownHostsFiles == nil {
 			hc.GlobalKnownHostsFiles = args
 		}
+	// ProxyJump and ProxyCommand exclude each other: the first one set
+	// wins (OpenSSH readconf.c), so a ProxyJump for a host is not undone by
+	// a ProxyCommand under a later "Host *".
 	case "proxyjump":
-		first(&hc.ProxyJump)
+		if hc.ProxyCommand == "" {
+			first(&hc.ProxyJump)
+		}
 	case "proxycommand":
-		first(&hc.ProxyCommand)
+		if hc.ProxyJump == "" {
+			first(&hc.ProxyCommand)
+		}
 	}
 }
 
