@@ -192,6 +192,23 @@ func TestAuthorizedKeysReload(t *testing.T) {
 	writeFile(t, path, "restrict "+k1.line+"\n")
 	assert.True(t, login(k1))
 
+	// Edit in place within one timestamp tick (same size, same inode, same
+	// modification time, as on a file system with coarse timestamps): the
+	// contents tell.
+	k3 := keygen(t, dir, "k3", "ed25519")
+	before, err := os.Stat(path)
+	require.NoError(t, err)
+	writeFile(t, path, "restrict "+k3.line+"\n")
+	require.NoError(t, os.Chtimes(path, before.ModTime(), before.ModTime()))
+	after, err := os.Stat(path)
+	require.NoError(t, err)
+	require.True(t, os.SameFile(before, after) && before.Size() == after.Size() && before.ModTime().Equal(after.ModTime()), "the edit keeps every stat field")
+	assert.False(t, login(k1))
+	assert.True(t, login(k3))
+	writeFile(t, path, "restrict "+k1.line+"\n")
+	require.NoError(t, os.Chtimes(path, before.ModTime(), before.ModTime()))
+	assert.True(t, login(k1))
+
 	// A whole-file error keeps the last good version, and is logged.
 	writeFile(t, path, "\x00\x01 not a text file")
 	assert.True(t, login(k1))

@@ -2,6 +2,7 @@ package authn
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -16,17 +17,37 @@ import (
 // trusted CA and revocation files). A bigger file is a whole-file error.
 const maxFileSize = 16 << 20
 
-// fileStamp tells versions of a file apart without reading it: a new
-// inode (the file was replaced, as editors and config managers do), a new
-// size or a new modification time means a new version.
+// fileStamp tells versions of a file apart, mostly without reading it: a
+// new inode (the file was replaced, as editors and config managers do), a
+// new size or a new modification time means a new version. An edit that
+// keeps the size within the file system's timestamp granularity keeps both
+// (git's "racily clean" problem), so a file modified shortly before it was
+// read is also compared by the SHA-256 of its contents until its
+// modification time is safely older than the last read.
 type fileStamp struct {
-	info  os.FileInfo
-	size  int64
-	mtime time.Time
+	info   os.FileInfo
+	size   int64
+	mtime  time.Time
+	sum    [sha256.Size]byte
+	readAt time.Time // wall clock when the contents were read
 }
 
-func (s fileStamp) same(fi os.FileInfo) bool {
-	return s.info != nil && os.SameFile(s.info, fi) && s.size == fi.Size() && s.mtime.Equal(fi.ModTime())
+// racyWindow is how recent a modification time must be, relative to the
+// read, for the stat comparison alone not to be trusted.
+const racyWindow = 2 * time.Second
+
+func newFileStamp(fi os.FileInfo, data []byte) fileStamp {
+	return fileStamp{info: fi, size: fi.Size(), mtime: fi.ModTime(), sum: sha256.Sum256(data), readAt: time.Now()}
+}
+
+// unchanged reports whether fi, from a fresh stat, certainly describes the
+// version read (same), or might not although the stat agrees (racy: the
+// contents must be compared).
+func (s fileStamp) unchanged(fi os.FileInfo) (same, racy bool) {
+	if s.info == nil || !os.SameFile(s.info, fi) || s.size != fi.Size() || !s.mtime.Equal(fi.ModTime()) {
+		return false, false
+	}
+	return true, !fi.ModTime().Before(s.readAt.Add(-racyWindow))
 }
 
 // fileSource holds the parsed contents of one file and re-reads it when a
@@ -64,11 +85,15 @@ func (f *fileSource[T]) load() error {
 	if err != nil {
 		return fmt.Errorf("authn: %s %s: %w", f.what, f.path, err)
 	}
-	v, err := f.read(fi)
+	data, err := f.readData(fi)
 	if err != nil {
 		return err
 	}
-	f.val, f.stamp, f.loaded = v, fileStamp{info: fi, size: fi.Size(), mtime: fi.ModTime()}, true
+	v, err := f.parseData(data)
+	if err != nil {
+		return err
+	}
+	f.val, f.stamp, f.loaded = v, newFileStamp(fi, data), true
 	return nil
 }
 
@@ -92,11 +117,20 @@ func (f *fileSource[T]) get() (T, error) {
 		f.log.Error("authn: cannot stat file; keeping the last good version", "file", f.path, "what", f.what, "err", err)
 		return f.val, fmt.Errorf("authn: %s %s: %w", f.what, f.path, err)
 	}
-	if f.stamp.same(fi) {
+	same, racy := f.stamp.unchanged(fi)
+	if same && !racy {
 		return f.val, f.failed
 	}
-	stamp := fileStamp{info: fi, size: fi.Size(), mtime: fi.ModTime()}
-	v, err := f.read(fi)
+	data, err := f.readData(fi)
+	if err == nil && same && sha256.Sum256(data) == f.stamp.sum {
+		f.stamp = newFileStamp(fi, data) // same contents: only the read time moves on
+		return f.val, f.failed
+	}
+	var v T
+	if err == nil {
+		v, err = f.parseData(data)
+	}
+	stamp := newFileStamp(fi, data)
 	if err != nil {
 		f.log.Error("authn: cannot use new version of file; keeping the last good version", "file", f.path, "what", f.what, "err", err)
 		f.stamp, f.failed = stamp, err
@@ -114,17 +148,21 @@ func (f *fileSource[T]) get() (T, error) {
 	return f.val, nil
 }
 
-func (f *fileSource[T]) read(fi os.FileInfo) (T, error) {
-	var zero T
+func (f *fileSource[T]) readData(fi os.FileInfo) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
-		return zero, fmt.Errorf("authn: %s %s is not a regular file", f.what, f.path)
+		return nil, fmt.Errorf("authn: %s %s is not a regular file", f.what, f.path)
 	}
 	data, err := readFileLimited(f.path)
 	if err != nil {
-		return zero, fmt.Errorf("authn: %s: %w", f.what, err)
+		return nil, fmt.Errorf("authn: %s: %w", f.what, err)
 	}
+	return data, nil
+}
+
+func (f *fileSource[T]) parseData(data []byte) (T, error) {
 	v, err := f.parse(data)
 	if err != nil {
+		var zero T
 		return zero, fmt.Errorf("authn: %s %s: %w", f.what, f.path, err)
 	}
 	return v, nil
