@@ -68,7 +68,11 @@ func requireTool(tb testing.TB, name string) string {
 	if err == nil {
 		return p
 	}
-	msg := fmt.Sprintf("hostkeys: %s not found in PATH (install openssh-client); this test needs the real OpenSSH %s", name, name)
+	pkg, what := "openssh-client", "the real OpenSSH "+name
+	if name == "openssl" {
+		pkg, what = "openssl", "the real openssl"
+	}
+	msg := fmt.Sprintf("hostkeys: %s not found in PATH (install %s, or run scripts/ensure-docker.sh); this test needs %s", name, pkg, what)
 	if os.Getenv("CI") == "true" || os.Getenv("DOCKSSH_REQUIRE_DOCKER") == "1" {
 		tb.Fatal(msg)
 	}

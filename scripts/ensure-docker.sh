@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure this machine can run dockssh's integration tests and demo:
-# Docker Engine (Debian's docker.io), mmdebstrap and the OpenSSH client are
-# installed, and dockerd is running and answering `docker info`.
+# Docker Engine (Debian's docker.io), mmdebstrap, the OpenSSH client and
+# openssl are installed, and dockerd is running and answering `docker info`.
 # Safe to run again: it only does what is missing.
 set -euo pipefail
 
@@ -22,6 +22,8 @@ command -v mmdebstrap >/dev/null || [ -n "${DOCKSSH_BASE_IMAGE:-}" ] || need+=(m
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v ssh-keyscan >/dev/null || need+=(openssh-client)
+# hostkeys' tests make encrypted PKCS#8 keys with the real openssl.
+command -v openssl >/dev/null || need+=(openssl)
 
 if [ ${#need[@]} -gt 0 ]; then
 	mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
