@@ -93,20 +93,52 @@ func (r *resolver) resolve(t *target) (*destination, error) {
 		return nil, fmt.Errorf("ssh_config sets ProxyCommand for %s; dialer never runs local commands: use ProxyJump instead, or set Config.IgnoreSSHConfig", t.host)
 	}
 	if jump := hc.ProxyJump; jump != "" && !strings.EqualFold(jump, "none") {
-		for _, hop := range strings.Split(jump, ",") {
-			hu, hh, hp, err := parseJump(strings.TrimSpace(hop))
-			if err != nil {
-				return nil, fmt.Errorf("ProxyJump %q: %w", hop, err)
-			}
-			jep, jhc, err := r.endpoint(hh, hu, hp)
-			if err != nil {
-				return nil, fmt.Errorf("ProxyJump hop %s: %w", hh, err)
-			}
-			d.notes = append(d.notes, jhc.Notes...)
-			d.jumps = append(d.jumps, *jep)
+		d.jumps, err = r.jumps(jump, &d.notes, 0)
+		if err != nil {
+			return nil, err
 		}
 	}
 	return d, nil
+}
+
+// maxJumpDepth bounds how many ProxyJump settings of first hops are
+// followed, so that hosts jumping through each other are an error.
+const maxJumpDepth = 16
+
+// jumps resolves a ProxyJump list, first hop first. As with ssh, which
+// reaches the last hop with "ssh -J <the others> -W ... <last>", only the
+// first hop's own ssh_config ProxyJump (or ProxyCommand) applies: a later
+// hop's is overridden by the hops before it.
+func (r *resolver) jumps(list string, notes *[]string, depth int) ([]endpoint, error) {
+	if depth >= maxJumpDepth {
+		return nil, fmt.Errorf("ProxyJump hosts nested more than %d levels (hosts that jump through each other?)", maxJumpDepth)
+	}
+	var out []endpoint
+	for i, hop := range strings.Split(list, ",") {
+		hu, hh, hp, err := parseJump(strings.TrimSpace(hop))
+		if err != nil {
+			return nil, fmt.Errorf("ProxyJump %q: %w", hop, err)
+		}
+		jep, jhc, err := r.endpoint(hh, hu, hp)
+		if err != nil {
+			return nil, fmt.Errorf("ProxyJump hop %s: %w", hh, err)
+		}
+		*notes = append(*notes, jhc.Notes...)
+		if i == 0 {
+			if jhc.ProxyCommand != "" && !strings.EqualFold(jhc.ProxyCommand, "none") {
+				return nil, fmt.Errorf("ssh_config sets ProxyCommand for the ProxyJump host %s; dialer never runs local commands: use ProxyJump instead, or set Config.IgnoreSSHConfig", hh)
+			}
+			if j := jhc.ProxyJump; j != "" && !strings.EqualFold(j, "none") {
+				before, err := r.jumps(j, notes, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, before...)
+			}
+		}
+		out = append(out, *jep)
+	}
+	return out, nil
 }
 
 // endpoint resolves one host alias with the user and port given explicitly

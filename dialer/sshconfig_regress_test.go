@@ -46,3 +46,58 @@ Host *
 	assert.Equal(t, "", hc.ProxyJump)
 	assert.NotEmpty(t, hc.ProxyCommand)
 }
+
+// A ProxyJump host's own ProxyJump is followed, and its ProxyCommand is an
+// error rather than silently skipped, as for the destination. Checked with
+// ssh -v (OpenSSH 9.2): t goes outer -> hopA -> t; t2 goes outer -> hopA ->
+// hopB -> t2 (hopB's own ProxyJump is overridden by the -J before it).
+func TestResolveJumpHostsOwnProxySettings(t *testing.T) {
+	home := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
+	cfgPath := filepath.Join(home, ".ssh", "config")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(`
+Host hopA
+  ProxyJump outer
+Host hopB
+  ProxyJump elsewhere
+Host outer
+  HostName 192.0.2.1
+Host t
+  ProxyJump hopA
+Host t2
+  ProxyJump hopA,hopB
+Host viacmd
+  ProxyJump cmdhop
+Host cmdhop
+  ProxyCommand nc %h %p
+Host loop1
+  ProxyJump loop2
+Host loop2
+  ProxyJump loop1
+`), 0o600))
+	r, err := newResolver(&Config{HomeDir: home})
+	require.NoError(t, err)
+	addrs := func(d *destination) []string {
+		var out []string
+		for _, j := range d.jumps {
+			out = append(out, j.addr())
+		}
+		return out
+	}
+
+	d, err := r.resolve(&target{host: "t"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"192.0.2.1:22", "hopA:22"}, addrs(d))
+
+	d, err = r.resolve(&target{host: "t2"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"192.0.2.1:22", "hopA:22", "hopB:22"}, addrs(d))
+
+	_, err = r.resolve(&target{host: "viacmd"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ProxyCommand")
+
+	_, err = r.resolve(&target{host: "loop1"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "nested")
+}
