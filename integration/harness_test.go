@@ -2,7 +2,9 @@ package integration
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -120,4 +122,47 @@ func runSSH(tb testing.TB, sshd *harness.SSHD, knownHosts string, remote ...stri
 	out, err := cmd.CombinedOutput()
 	require.NoError(tb, err, "ssh %v: %s", remote, out)
 	return string(out)
+}
+
+// TestHarnessWithoutDocker runs the harness in a child test binary whose
+// DOCKER_HOST names a socket nobody listens on: without CI=true or
+// DOCKSSH_REQUIRE_DOCKER=1 the test is skipped with a loud reason; with
+// either, it fails.
+func TestHarnessWithoutDocker(t *testing.T) {
+	if os.Getenv("DOCKSSH_HARNESS_PROBE") == "1" {
+		harness.Require(t)
+		t.Log("PROBE REACHED DOCKER")
+		return
+	}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	run := func(extra ...string) (string, error) {
+		cmd := exec.Command(exe, "-test.run", "^TestHarnessWithoutDocker$", "-test.v", "-test.count=1")
+		env := []string{"DOCKSSH_HARNESS_PROBE=1", "DOCKER_HOST=unix://" + filepath.Join(t.TempDir(), "no-docker.sock")}
+		for _, kv := range os.Environ() {
+			switch k, _, _ := strings.Cut(kv, "="); k {
+			case "CI", "DOCKSSH_REQUIRE_DOCKER", "DOCKER_HOST", "DOCKER_CONTEXT":
+			default:
+				env = append(env, kv)
+			}
+		}
+		cmd.Env = append(env, extra...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	out, err := run()
+	require.NoError(t, err, "a missing Docker skips the test: %s", out)
+	assert.Contains(t, out, "--- SKIP: TestHarnessWithoutDocker")
+	assert.Contains(t, out, "!!! SKIPPING INTEGRATION TEST TestHarnessWithoutDocker: Docker is not usable")
+	assert.Contains(t, out, "scripts/ensure-docker.sh")
+	assert.NotContains(t, out, "PROBE REACHED DOCKER")
+
+	for _, required := range []string{"CI=true", "DOCKSSH_REQUIRE_DOCKER=1"} {
+		out, err := run(required)
+		require.Error(t, err, "with %s a missing Docker fails: %s", required, out)
+		assert.Contains(t, out, "--- FAIL: TestHarnessWithoutDocker")
+		assert.Contains(t, out, "Docker is required here (CI=true or DOCKSSH_REQUIRE_DOCKER=1) but not usable")
+		assert.NotContains(t, out, "PROBE REACHED DOCKER")
+	}
 }
