@@ -60,8 +60,10 @@ func (a *authRecord) summary() string {
 // one is available. The returned cleanup closes the agent connection.
 func (d *Dialer) authMethods(ctx context.Context, ep *endpoint, final bool, rec *authRecord) ([]ssh.AuthMethod, func()) {
 	var agentConn net.Conn
+	stopAgent := func() bool { return false }
 	cleanup := func() {
 		if agentConn != nil {
+			stopAgent()
 			agentConn.Close()
 		}
 	}
@@ -88,7 +90,12 @@ func (d *Dialer) authMethods(ctx context.Context, ep *endpoint, final bool, rec 
 			if err != nil {
 				rec.note("SSH agent at %s: %v", ep.agentSocket, errors.Unwrap(err))
 			} else {
+				// An agent that does not answer (one waiting for an
+				// ssh-add -c confirmation, or hung) would block the
+				// handshake past ctx: closing the raw connection does
+				// not interrupt a call to the agent.
 				agentConn = c
+				stopAgent = context.AfterFunc(ctx, func() { c.Close() })
 				as, err := agent.NewClient(c).Signers()
 				if err != nil {
 					rec.note("SSH agent at %s: %v", ep.agentSocket, err)

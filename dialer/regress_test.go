@@ -3,10 +3,12 @@ package dialer_test
 import (
 	"context"
 	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dockssh/dockssh/dialer"
@@ -109,4 +111,50 @@ func TestDialerCloseBoundedWithSeveralConnsOnADeadLink(t *testing.T) {
 	// closes the SSH connection under them: all of them, not only the
 	// first one it waited for.
 	within(t, "Dialer.Close with several conns on a dead link", func() { d.Close() })
+}
+
+// silentAgent is an SSH agent socket that accepts and never answers, as an
+// agent waiting for a confirmation (ssh-add -c) or a hung one does.
+func silentAgent(tb testing.TB) string {
+	tb.Helper()
+	sock := filepath.Join(shortTempDir(tb), "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	require.NoError(tb, err)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				<-stop
+			}()
+		}
+	}()
+	tb.Cleanup(func() { ln.Close(); close(stop); wg.Wait() })
+	return sock
+}
+
+func TestContextBoundsAHungAgent(t *testing.T) {
+	srv := newFakeServer(t)
+	cfg := srv.Config(t)
+	cfg.AgentSocket = silentAgent(t)
+	cfg.ConnectTimeout = 500 * time.Millisecond
+	d, err := dialer.New(srv.URL(""), cfg)
+	require.NoError(t, err)
+	within(t, "DialContext with a hung agent", func() {
+		_, err = d.DialContext(context.Background(), "tcp", "")
+	})
+	var de *dialer.Error
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, dialer.OpAuth, de.Op)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	within(t, "Dialer.Close after a hung agent", func() { d.Close() })
 }
