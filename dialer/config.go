@@ -93,9 +93,10 @@ type Config struct {
 	// 0 (or negative) means 3.
 	KeepAliveCountMax int
 	// CloseGrace is how long a closed conn lets the remote command finish
-	// after end-of-file before it is sent SIGTERM (and, a second later,
-	// its channel is closed regardless). Close itself never waits. 0
-	// means 2 seconds; negative means SIGTERM right after EOF.
+	// after end-of-file before it is sent SIGTERM (a second later SIGKILL,
+	// and a second after that its channel is closed regardless). Close
+	// itself never waits. 0 means 2 seconds; negative means SIGTERM right
+	// after EOF.
 	CloseGrace time.Duration
 
 	// Logger receives debug lines for each stage and warnings, through a

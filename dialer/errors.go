@@ -24,8 +24,9 @@ const (
 )
 
 var (
-	// ErrClosed is returned by DialContext after Close, and wrapped by Read
-	// and Write on a closed conn together with net.ErrClosed.
+	// ErrClosed is returned by DialContext after Close. (Read and Write
+	// on a closed conn, or on one whose Dialer was closed, return an
+	// error that wraps net.ErrClosed or ErrConnectionLost.)
 	ErrClosed = errors.New("dialer: closed")
 
 	// ErrSessionLimit means every allowed SSH connection refused a new
