@@ -203,7 +203,17 @@ func (d *Dialer) pick(ctx context.Context, session bool) (*sshConn, error) {
 			d.mu.Unlock()
 			return nil, ErrClosed
 		}
-		for _, sc := range d.conns {
+		for i := 0; i < len(d.conns); i++ {
+			sc := d.conns[i]
+			if !sc.dead && sc.lostErr() != nil {
+				// Dying (keepalive gave up, or its transport failed):
+				// out of the pool now, before watch sees it end, so
+				// that no channel is opened on it and it does not
+				// count against MaxConnections.
+				d.evictLocked(sc)
+				i--
+				continue
+			}
 			if sc.dead || (session && sc.full) {
 				continue
 			}
@@ -296,6 +306,22 @@ func (d *Dialer) leave(call *connectCall) {
 	}
 }
 
+// evictLocked takes a lost connection out of the pool and closes it (its
+// watch then ends). After Close it stays in the pool, where Close closes
+// it. d.mu is held.
+func (d *Dialer) evictLocked(sc *sshConn) {
+	sc.dead = true
+	if d.closed {
+		return
+	}
+	d.removeConnLocked(sc)
+	d.wg.Add(1) // under d.mu and not closed: Close is not waiting yet
+	go func() {
+		defer d.wg.Done()
+		sc.client.Close()
+	}()
+}
+
 func (d *Dialer) removeConnLocked(sc *sshConn) {
 	for i, x := range d.conns {
 		if x == sc {
@@ -376,8 +402,9 @@ func (d *Dialer) openFailure(ctx context.Context, sc *sshConn, err error, sessio
 	}
 	if sc.lostErr() != nil || isClosed(sc.done) {
 		d.mu.Lock()
-		sc.dead = true
-		d.removeConnLocked(sc)
+		if !sc.dead {
+			d.evictLocked(sc)
+		}
 		d.mu.Unlock()
 		return fmt.Errorf("%w: %v", errRetry, err)
 	}
@@ -396,6 +423,13 @@ type openResult struct {
 // it with an exec request. x/crypto's calls cannot be cancelled, so they
 // run in a goroutine; when ctx ends first, the goroutine closes what it
 // got.
+//
+// The SSH connection ending also ends the wait. x/crypto's OpenChannel can
+// otherwise wait forever: a channel registered just after the connection's
+// read loop dropped every channel never gets an answer, because the first
+// failed write on a dead transport reports success (golang/go#57531). Such
+// a goroutine can never return, so once its connection is gone it no
+// longer counts among the Dialer's goroutines that Close waits for.
 func (d *Dialer) openChannel(ctx context.Context, sc *sshConn, kind string, payload []byte, command string) (ssh.Channel, <-chan *ssh.Request, error) {
 	do := func() openResult {
 		ch, reqs, err := sc.client.OpenChannel(kind, payload)
@@ -415,15 +449,21 @@ func (d *Dialer) openChannel(ctx context.Context, sc *sshConn, kind string, payl
 		}
 		return openResult{ch: ch, reqs: reqs}
 	}
-	if ctx.Done() == nil {
-		r := do()
-		return r.ch, r.reqs, r.err
-	}
 	res := make(chan openResult)
 	abandoned := make(chan struct{})
-	d.wg.Add(1)
+	finished := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(d.wg.Done) }
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	d.wg.Add(1) // under d.mu, as in register
+	d.mu.Unlock()
 	go func() {
-		defer d.wg.Done()
+		defer release()
+		defer close(finished)
 		r := do()
 		select {
 		case res <- r:
@@ -439,24 +479,41 @@ func (d *Dialer) openChannel(ctx context.Context, sc *sshConn, kind string, payl
 		return r.ch, r.reqs, r.err
 	case <-ctx.Done():
 		close(abandoned)
+		// Released when it returns, or when its connection ends.
+		go func() {
+			select {
+			case <-finished:
+			case <-sc.done:
+				release()
+			}
+		}()
 		return nil, nil, ctxErr(ctx)
+	case <-sc.done:
+		close(abandoned)
+		release()
+		err := sc.lostErr()
+		if err == nil {
+			err = ErrConnectionLost
+		}
+		return nil, nil, err
 	}
 }
 
 // register wraps a fresh channel in a conn and records it, unless the
 // Dialer was closed meanwhile.
 func (d *Dialer) register(sc *sshConn, ch ssh.Channel, reqs <-chan *ssh.Request, session bool) (net.Conn, error) {
-	c := newConn(d, sc, ch, reqs, session)
+	// Under d.mu: once Close has seen d.closed it waits for d.wg, and a
+	// WaitGroup must not grow from zero while it is being waited for.
 	d.mu.Lock()
-	closed := d.closed
-	if !closed {
-		d.live[c] = struct{}{}
-	}
-	d.mu.Unlock()
-	if closed {
-		c.Close()
+	if d.closed {
+		d.mu.Unlock()
+		ch.Close()
+		go ssh.DiscardRequests(reqs)
 		return nil, ErrClosed
 	}
+	c := newConn(d, sc, ch, reqs, session)
+	d.live[c] = struct{}{}
+	d.mu.Unlock()
 	d.log.Debug("dialer: conn opened", "url", d.url, "conn", sc.id, "transport", c.raddr.Transport)
 	return c, nil
 }

@@ -2,9 +2,11 @@ package dialer_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,4 +159,29 @@ func TestContextBoundsAHungAgent(t *testing.T) {
 	assert.Equal(t, dialer.OpAuth, de.Op)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	within(t, "Dialer.Close after a hung agent", func() { d.Close() })
+}
+
+// TestDyingConnectionIsNotPicked: a connection whose transport is known to
+// have failed gets no new channels, even before its end is seen (x/crypto
+// can leave a channel opened at that moment waiting forever,
+// golang/go#57531), and it does not count against MaxConnections.
+func TestDyingConnectionIsNotPicked(t *testing.T) {
+	srv := newFakeServer(t)
+	var dials atomic.Int32
+	cfg := srv.Config(t)
+	cfg.DialTCP = countingDial(&dials)
+	cfg.MaxConnections = 1
+	d := newDialer(t, srv, srv.echoSock, cfg)
+	c, err := d.DialContext(t.Context(), "tcp", "")
+	require.NoError(t, err)
+	c.Close()
+	require.Equal(t, int32(1), dials.Load())
+
+	dialer.MarkConnectionsLost(d, errors.New("test: transport failed"))
+	within(t, "a dial after the connection was lost", func() {
+		c, err = d.DialContext(t.Context(), "tcp", "")
+	})
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, int32(2), dials.Load(), "a new SSH connection, not the dying one")
 }
