@@ -17,8 +17,9 @@ import (
 // keyCache holds the identity files a Dialer has loaded, so a passphrase is
 // asked at most once per file and reconnects read nothing again.
 type keyCache struct {
-	mu   sync.Mutex              // guards keys
-	keys map[string][]ssh.Signer // by path; only successful loads
+	mu     sync.Mutex              // guards keys and failed
+	keys   map[string][]ssh.Signer // by path; successful loads
+	failed map[string]error        // by path; a passphrase that did not open the file
 }
 
 // authRecord collects what authentication tried, for the error message.
@@ -214,6 +215,9 @@ func (k *keyCache) load(path string, passphrase PassphraseFunc) ([]ssh.Signer, e
 	if s, ok := k.keys[path]; ok {
 		return s, nil
 	}
+	if err, ok := k.failed[path]; ok {
+		return nil, err // the passphrase is not asked again
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -229,12 +233,12 @@ func (k *keyCache) load(path string, passphrase PassphraseFunc) ([]ssh.Signer, e
 		}
 		pp, perr := passphrase(path)
 		if perr != nil {
-			return nil, fmt.Errorf("identity file %s: passphrase: %v", path, perr)
+			return nil, k.fail(path, fmt.Errorf("identity file %s: passphrase: %v", path, perr))
 		}
 		signer, err = ssh.ParsePrivateKeyWithPassphrase(data, pp)
 		clear(pp)
 		if err != nil {
-			return nil, fmt.Errorf("identity file %s: wrong passphrase or damaged key", path)
+			return nil, k.fail(path, fmt.Errorf("identity file %s: wrong passphrase or damaged key", path))
 		}
 	} else if err != nil {
 		return nil, fmt.Errorf("identity file %s: not a usable private key (%s)", path, keyParseReason(err))
@@ -253,6 +257,16 @@ func (k *keyCache) load(path string, passphrase PassphraseFunc) ([]ssh.Signer, e
 	}
 	k.keys[path] = signers
 	return signers, nil
+}
+
+// fail remembers that asking for path's passphrase did not open it, so
+// that reconnects do not ask again. k.mu is held.
+func (k *keyCache) fail(path string, err error) error {
+	if k.failed == nil {
+		k.failed = map[string]error{}
+	}
+	k.failed[path] = err
+	return err
 }
 
 // keyParseReason keeps x/crypto's short reasons (they carry no key

@@ -130,6 +130,21 @@ func TestEncryptedIdentityFile(t *testing.T) {
 	require.NoError(t, err)
 	defer c2.Close()
 	assert.Equal(t, int32(1), asked.Load(), "the passphrase is asked once per file")
+
+	// A wrong passphrase is not asked again on the next SSH connection.
+	asked.Store(0)
+	cfg.Passphrase = func(string) ([]byte, error) {
+		asked.Add(1)
+		return []byte("wrong"), nil
+	}
+	d = newDialer(t, srv, "", cfg)
+	for range 2 {
+		_, err := d.DialContext(t.Context(), "tcp", "")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "wrong passphrase or damaged key")
+		assert.NotContains(t, err.Error(), "correct horse")
+	}
+	assert.Equal(t, int32(1), asked.Load(), "a failed passphrase is asked once per file, not once per connection attempt")
 }
 
 func TestPasswordNeverShown(t *testing.T) {
