@@ -28,6 +28,18 @@ func startAgent(tb testing.TB, keys ...ed25519.PrivateKey) (string, *atomic.Int3
 		require.NoError(tb, kr.Add(agent.AddedKey{PrivateKey: k}))
 	}
 	signs := &atomic.Int32{}
+	sock := serveUnix(tb, func(c net.Conn) {
+		agent.ServeAgent(countingAgent{kr.(agent.ExtendedAgent), signs}, c)
+	}, nil)
+	return sock, signs
+}
+
+// serveUnix listens on a fresh unix socket and runs serve for each
+// connection (closing it afterwards). Cleanup closes the listener, calls
+// stop (when not nil) to end serve calls that would not end by themselves,
+// and waits for them.
+func serveUnix(tb testing.TB, serve func(net.Conn), stop func()) string {
+	tb.Helper()
 	sock := filepath.Join(shortTempDir(tb), "agent.sock")
 	ln, err := net.Listen("unix", sock)
 	require.NoError(tb, err)
@@ -44,12 +56,18 @@ func startAgent(tb testing.TB, keys ...ed25519.PrivateKey) (string, *atomic.Int3
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				agent.ServeAgent(countingAgent{kr.(agent.ExtendedAgent), signs}, c)
+				serve(c)
 			}()
 		}
 	}()
-	tb.Cleanup(func() { ln.Close(); wg.Wait() })
-	return sock, signs
+	tb.Cleanup(func() {
+		ln.Close()
+		if stop != nil {
+			stop()
+		}
+		wg.Wait()
+	})
+	return sock
 }
 
 type countingAgent struct {

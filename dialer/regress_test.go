@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,29 +118,8 @@ func TestDialerCloseBoundedWithSeveralConnsOnADeadLink(t *testing.T) {
 // agent waiting for a confirmation (ssh-add -c) or a hung one does.
 func silentAgent(tb testing.TB) string {
 	tb.Helper()
-	sock := filepath.Join(shortTempDir(tb), "agent.sock")
-	ln, err := net.Listen("unix", sock)
-	require.NoError(tb, err)
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				<-stop
-			}()
-		}
-	}()
-	tb.Cleanup(func() { ln.Close(); close(stop); wg.Wait() })
-	return sock
+	return serveUnix(tb, func(net.Conn) { <-stop }, func() { close(stop) })
 }
 
 func TestContextBoundsAHungAgent(t *testing.T) {
