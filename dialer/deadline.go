@@ -21,10 +21,7 @@ func newDeadline() deadline { return deadline{cancel: make(chan struct{})} }
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // the timer fired: wait for it to close cancel
-	}
-	d.timer = nil
+	d.stopTimerLocked()
 
 	closed := isClosed(d.cancel)
 	if t.IsZero() {
@@ -59,8 +56,14 @@ func (d *deadline) wait() chan struct{} {
 func (d *deadline) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.stopTimerLocked()
+}
+
+// stopTimerLocked stops and forgets the timer; if it already fired, it
+// waits for it to close cancel. d.mu is held.
+func (d *deadline) stopTimerLocked() {
 	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // the timer fired: wait for it to close cancel
+		<-d.cancel
 	}
 	d.timer = nil
 }

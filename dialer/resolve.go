@@ -89,16 +89,30 @@ func (r *resolver) resolve(t *target) (*destination, error) {
 		return nil, err
 	}
 	d := &destination{endpoint: *ep, socket: t.socket, notes: hc.Notes}
-	if hc.ProxyCommand != "" && !strings.EqualFold(hc.ProxyCommand, "none") {
-		return nil, fmt.Errorf("ssh_config sets ProxyCommand for %s; dialer never runs local commands: use ProxyJump instead, or set Config.IgnoreSSHConfig", t.host)
+	jump, err := proxyJump(hc, t.host)
+	if err != nil {
+		return nil, err
 	}
-	if jump := hc.ProxyJump; jump != "" && !strings.EqualFold(jump, "none") {
+	if jump != "" {
 		d.jumps, err = r.jumps(jump, &d.notes, 0)
 		if err != nil {
 			return nil, err
 		}
 	}
 	return d, nil
+}
+
+// proxyJump returns the ProxyJump list that hc sets for host ("" for none),
+// or an error when it sets a ProxyCommand: the dialer never runs local
+// commands, and ignoring one could reach a different host.
+func proxyJump(hc *hostConfig, host string) (string, error) {
+	if c := hc.ProxyCommand; c != "" && !strings.EqualFold(c, "none") {
+		return "", fmt.Errorf("ssh_config sets ProxyCommand for %s; dialer never runs local commands: use ProxyJump instead, or set Config.IgnoreSSHConfig", host)
+	}
+	if j := hc.ProxyJump; j != "" && !strings.EqualFold(j, "none") {
+		return j, nil
+	}
+	return "", nil
 }
 
 // maxJumpDepth bounds how many ProxyJump settings of first hops are
@@ -125,10 +139,11 @@ func (r *resolver) jumps(list string, notes *[]string, depth int) ([]endpoint, e
 		}
 		*notes = append(*notes, jhc.Notes...)
 		if i == 0 {
-			if jhc.ProxyCommand != "" && !strings.EqualFold(jhc.ProxyCommand, "none") {
-				return nil, fmt.Errorf("ssh_config sets ProxyCommand for the ProxyJump host %s; dialer never runs local commands: use ProxyJump instead, or set Config.IgnoreSSHConfig", hh)
+			j, err := proxyJump(jhc, "the ProxyJump host "+hh)
+			if err != nil {
+				return nil, err
 			}
-			if j := jhc.ProxyJump; j != "" && !strings.EqualFold(j, "none") {
+			if j != "" {
 				before, err := r.jumps(j, notes, depth+1)
 				if err != nil {
 					return nil, err
