@@ -122,15 +122,15 @@ func (f *fileSource[T]) get() (T, error) {
 		return f.val, f.failed
 	}
 	data, err := f.readData(fi)
-	if err == nil && same && sha256.Sum256(data) == f.stamp.sum {
-		f.stamp = newFileStamp(fi, data) // same contents: only the read time moves on
+	stamp := newFileStamp(fi, data)
+	if err == nil && same && stamp.sum == f.stamp.sum {
+		f.stamp = stamp // same contents: only the read time moves on
 		return f.val, f.failed
 	}
 	var v T
 	if err == nil {
 		v, err = f.parseData(data)
 	}
-	stamp := newFileStamp(fi, data)
 	if err != nil {
 		f.log.Error("authn: cannot use new version of file; keeping the last good version", "file", f.path, "what", f.what, "err", err)
 		f.stamp, f.failed = stamp, err
