@@ -11,9 +11,13 @@
 # apt sources. Where a registry is reachable, set DOCKSSH_BASE_IMAGE (for
 # example to debian:bookworm-slim) and the same Dockerfiles build on it.
 #
+# It prints one progress line per step on stderr; the output of mmdebstrap and
+# docker goes to a log file, named when a step fails (scripts/lib/progress.sh).
+#
 # Usage: scripts/build-images.sh [--print]
 #   --print  only print the tags (no build); the Go harness uses this.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/progress.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -47,7 +51,7 @@ if [ "${1:-}" = "--print" ]; then
 	exit 0
 fi
 
-log() { echo "build-images: $*" >&2; }
+progress_init build-images
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # apt sources of this machine, pasted into the root filesystem's sources.list.
@@ -61,50 +65,38 @@ host_sources() {
 
 build_base() {
 	if have_image "$base_tag"; then
-		log "reusing $base_tag"
 		return
 	fi
 	if [ -n "${DOCKSSH_BASE_IMAGE:-}" ]; then
-		log "pulling $base_tag"
-		docker pull "$base_tag" >&2
+		step "pulling $base_tag" docker pull "$base_tag"
 		return
 	fi
-	if ! command -v mmdebstrap >/dev/null; then
-		log "mmdebstrap is missing: run scripts/ensure-docker.sh (it installs it) or set DOCKSSH_BASE_IMAGE"
-		exit 1
-	fi
-	if ! grep -q '^ID=debian' /etc/os-release; then
-		log "this machine is not Debian, so its apt sources cannot build a bookworm root filesystem; set DOCKSSH_BASE_IMAGE=debian:bookworm-slim"
-		exit 1
-	fi
+	command -v mmdebstrap >/dev/null ||
+		fail "mmdebstrap is missing: run scripts/ensure-docker.sh (it installs it) or set DOCKSSH_BASE_IMAGE"
+	grep -q '^ID=debian' /etc/os-release ||
+		fail "this machine is not Debian, so its apt sources cannot build a bookworm root filesystem; set DOCKSSH_BASE_IMAGE=debian:bookworm-slim"
 	mapfile -t sources < <(host_sources)
-	if [ ${#sources[@]} -eq 0 ]; then
-		log "no apt sources found in /etc/apt; cannot run mmdebstrap"
-		exit 1
-	fi
-	log "building $base_tag with mmdebstrap from ${sources[*]} (a few minutes, once)"
+	[ ${#sources[@]} -gt 0 ] || fail "no apt sources found in /etc/apt; cannot run mmdebstrap"
 	local tmp
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' RETURN
-	mmdebstrap --variant=minbase --include="$base_packages" \
+	step "building the Debian bookworm base image with mmdebstrap from ${sources[*]} (a few minutes, once)" \
+		mmdebstrap --variant=minbase --include="$base_packages" \
 		--aptopt='APT::Install-Recommends "false"' \
 		--dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-exclude=/usr/share/man/*' \
 		--dpkgopt='path-exclude=/usr/share/locale/*' \
-		bookworm "$tmp/rootfs.tar" "${sources[@]}" >&2
-	docker import --change 'CMD ["/bin/bash"]' "$tmp/rootfs.tar" "$base_tag" >/dev/null
-	log "built $base_tag"
+		bookworm "$tmp/rootfs.tar" "${sources[@]}"
+	step "importing it as $base_tag" docker import --change 'CMD ["/bin/bash"]' "$tmp/rootfs.tar" "$base_tag"
 }
 
 build_ctx() { # name tag
 	if have_image "$2"; then
-		log "reusing $2"
 		return
 	fi
-	log "building $2"
-	# The legacy builder needs no buildx plugin and is enough for these files.
-	DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$base_tag" -t "$2" "$images/$1" >&2
-	log "built $2"
+	# The legacy builder needs no buildx plugin and is enough for these
+	# files; its deprecation notice goes to the log with the rest.
+	step "building $2" env DOCKER_BUILDKIT=0 docker build -q --force-rm --build-arg "BASE=$base_tag" -t "$2" "$images/$1"
 }
 
 # Older tags of our own repositories are left behind when inputs change;
@@ -115,6 +107,9 @@ prune_old() { # repo keep-tag
 	done
 }
 
+if have_image "$base_tag" && have_image "$sshd_tag" && have_image "$target_tag"; then
+	say "reusing $sshd_tag and $target_tag"
+fi
 build_base
 build_ctx sshd "$sshd_tag"
 build_ctx target "$target_tag"

@@ -2,13 +2,16 @@
 # Makes sure this machine can run dockssh's integration tests and demo:
 # Docker Engine (Debian's docker.io), mmdebstrap, the OpenSSH client and
 # openssl are installed, and dockerd is running and answering `docker info`.
-# Safe to run again: it only does what is missing.
+# Safe to run again: it only does what is missing. It prints one line per
+# step; the full output of apt-get goes to a log file, named when a step fails
+# (scripts/lib/progress.sh).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/progress.sh"
+progress_init ensure-docker
 
-log() { echo "ensure-docker: $*" >&2; }
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
-	command -v sudo >/dev/null || { log "not root and no sudo: run as root"; exit 1; }
+	command -v sudo >/dev/null || fail "not root and no sudo: run as root"
 	sudo="sudo"
 fi
 
@@ -27,38 +30,36 @@ command -v openssl >/dev/null || need+=(openssl)
 
 if [ ${#need[@]} -gt 0 ]; then
 	mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
-	if ! command -v apt-get >/dev/null; then
-		log "missing ${need[*]} and no apt-get to install them"
-		exit 1
-	fi
-	log "installing ${need[*]}"
-	$sudo apt-get update -qq >&2
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+	command -v apt-get >/dev/null || fail "missing ${need[*]} and no apt-get to install them"
+	step "apt-get update" $sudo apt-get update -q
+	step "installing ${need[*]} (apt-get)" $sudo env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 
 if docker info >/dev/null 2>&1; then
+	say "Docker Engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) answers"
 	exit 0
 fi
 
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
-	log "starting docker with systemctl"
-	$sudo systemctl start docker || true
+	say "starting docker with systemctl"
+	$sudo systemctl start docker >>"$DOCKSSH_LOG" 2>&1 || true
 fi
 if ! docker info >/dev/null 2>&1 && ! pgrep -x dockerd >/dev/null; then
 	# No systemd (a container or a minimal VM): run dockerd in the background,
 	# detached from this shell's stdin and stdout so callers (CI) do not wait
 	# on it, with its log in /var/log.
-	log "starting dockerd in the background (log: /var/log/dockssh-dockerd.log)"
+	say "starting dockerd in the background (its log: /var/log/dockssh-dockerd.log)"
 	$sudo sh -c 'setsid dockerd >/var/log/dockssh-dockerd.log 2>&1 </dev/null &'
 fi
 
 for _ in $(seq 1 120); do
 	if docker info >/dev/null 2>&1; then
-		log "dockerd is ready ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
+		say "Docker Engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) answers"
 		exit 0
 	fi
 	sleep 0.5
 done
-log "dockerd did not answer within 60s; last lines of its log:"
-$sudo tail -n 20 /var/log/dockssh-dockerd.log >&2 || true
-exit 1
+say "dockerd did not answer within 60 s; last lines of /var/log/dockssh-dockerd.log:"
+$sudo tail -n 20 /var/log/dockssh-dockerd.log 2>&1 | sed 's/^/    /' >&2 || true
+fail "dockerd did not start (its log: /var/log/dockssh-dockerd.log)"
