@@ -2,44 +2,124 @@
 # The main job, for a first look: sets up what is missing (Docker Engine, the
 # local images), starts the real OpenSSH sshd container wired to this
 # machine's dockerd on 127.0.0.1, checks it end to end, and prints how to use
-# it. Run it again to replace the demo; remove it with: scripts/demo.sh --stop
+# it. A check that fails stops the script with the failure and a non-zero
+# exit status. Setup prints one line per step; the full output of every step
+# goes to a log file (~/.cache/dockssh-demo/demo.log), named when one fails.
+#
+# Usage (from any directory):
+#   bash scripts/demo.sh                  start the demo, or replace a running one
+#   bash scripts/demo.sh --stop           remove its containers; keep the images
+#                                         (about 410 MB on disk) and dockerd for next time
+#   bash scripts/demo.sh --stop --purge   also remove the images and the demo's
+#                                         keys (the test suite builds the same
+#                                         images again when it next runs)
+#
+# The demo's sshd lets root in by key, and this machine's Docker socket is
+# mounted in it: whoever logs in is root on this machine. It listens on
+# 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$(pwd)
+self="$repo/scripts/demo.sh"
 
 name=dockssh-demo
 port=${DOCKSSH_DEMO_PORT:-2222}
 state=${XDG_CACHE_HOME:-$HOME/.cache}/dockssh-demo
 
-if [ "${1:-}" = "--stop" ]; then
+source scripts/lib/progress.sh
+
+stop=false purge=false
+for arg in "$@"; do
+	case $arg in
+	--stop) stop=true ;;
+	--purge) purge=true ;;
+	*)
+		echo "usage: bash $self [--stop [--purge]]" >&2
+		exit 2
+		;;
+	esac
+done
+if $purge && ! $stop; then
+	echo "demo: --purge goes with --stop: bash $self --stop --purge" >&2
+	exit 2
+fi
+
+if $stop; then
+	progress_name=demo
 	docker rm -f "$name" "$name-target" >/dev/null 2>&1 || true
-	echo "demo removed (its keys stay in $state)"
+	if ! $purge; then
+		echo "demo: removed the demo's containers."
+		echo "demo: kept the test images (about 410 MB on disk, reused by the next run and by scripts/test.sh), dockerd, and the demo's keys in $state."
+		echo "demo: to remove the images and keys too: bash $self --stop --purge"
+		exit 0
+	fi
+	# Every tag of the repositories scripts/build-images.sh makes, old ones
+	# included. dockerd stays: other containers may use it.
+	mapfile -t refs < <(docker image ls --format '{{.Repository}}:{{.Tag}}' |
+		grep -E '^dockssh-test/(base|sshd|target):' || true)
+	if [ ${#refs[@]} -gt 0 ]; then
+		docker image rm "${refs[@]}" >/dev/null || fail "could not remove ${refs[*]} (a container still uses them?)"
+	fi
+	rm -rf "$state"
+	echo "demo: removed the demo's containers, its keys ($state) and the images: ${refs[*]:-none were left}."
+	echo "demo: dockerd keeps running (other containers may use it)."
 	exit 0
 fi
 
-bash scripts/ensure-docker.sh
-eval "$(bash scripts/build-images.sh)"
-
 mkdir -p "$state/bin"
 chmod 700 "$state"
-[ -f "$state/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C "dockssh demo" -f "$state/id_ed25519"
+progress_init demo "$state/demo.log"
 
-docker rm -f "$name" "$name-target" >/dev/null 2>&1 || true
-docker run -d --name "$name" --label dockssh.demo=sshd \
+bash scripts/ensure-docker.sh
+tags=$(bash scripts/build-images.sh) || fail "building the images (see above)"
+eval "$tags"
+
+[ -f "$state/id_ed25519" ] ||
+	step "creating the demo's client key $state/id_ed25519" ssh-keygen -q -t ed25519 -N '' -C "dockssh demo" -f "$state/id_ed25519"
+
+docker rm -f "$name" "$name-target" >>"$DOCKSSH_LOG" 2>&1 || true
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+	fail "something else listens on 127.0.0.1:$port; choose another port: DOCKSSH_DEMO_PORT=$((port + 1)) bash $self"
+fi
+step "starting sshd ($name) on 127.0.0.1:$port" \
+	docker run -d --name "$name" --label dockssh.demo=sshd \
 	-p "127.0.0.1:$port:22" \
 	-v /var/run/docker.sock:/var/run/docker.sock \
 	-e AUTHORIZED_KEYS="$(cat "$state/id_ed25519.pub")" \
-	"$DOCKSSH_IMAGE_SSHD" >/dev/null
+	"$DOCKSSH_IMAGE_SSHD"
 # Something to look at and exec into.
-docker run -d --name "$name-target" --label dockssh.demo=target "$DOCKSSH_IMAGE_TARGET" >/dev/null
+step "starting a target container ($name-target)" \
+	docker run -d --name "$name-target" --label dockssh.demo=target "$DOCKSSH_IMAGE_TARGET"
 
-# Wait for sshd, then trust exactly the host keys the container has: they are
-# read through the local Docker socket, not from the network.
-for _ in $(seq 1 100); do
-	docker logs "$name" 2>&1 | grep -q "Server listening" && break
-	sleep 0.1
-done
-docker exec "$name" sh -c 'cat /etc/ssh/ssh_host_*_key.pub' |
-	awk -v h="[127.0.0.1]:$port" '{print h, $1, $2}' >"$state/known_hosts"
+# wait_sshd waits up to 20 s for sshd's "Server listening" line.
+wait_sshd() {
+	local i
+	for i in $(seq 1 200); do
+		if docker logs "$name" 2>&1 | grep -q "Server listening"; then
+			return 0
+		fi
+		if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != true ]; then
+			echo "the container stopped; its log:"
+			docker logs "$name" 2>&1 | tail -n 20
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "no 'Server listening' line after 20 s; the container's log:"
+	docker logs "$name" 2>&1 | tail -n 20
+	return 1
+}
+step "waiting for sshd" wait_sshd
+
+# Trust exactly the host keys the container has: they are read through the
+# local Docker socket, not from the network.
+write_known_hosts() {
+	local keys
+	keys=$(docker exec "$name" sh -c 'cat /etc/ssh/ssh_host_*_key.pub') || return 1
+	[ -n "$keys" ] || { echo "no host keys in the container"; return 1; }
+	awk -v h="[127.0.0.1]:$port" '{print h, $1, $2}' <<<"$keys" >"$state/known_hosts"
+}
+step "writing its host keys to $state/known_hosts" write_known_hosts
 
 cat >"$state/ssh_config" <<CONF
 Host $name
@@ -52,6 +132,7 @@ Host $name
 	UserKnownHostsFile $state/known_hosts
 	GlobalKnownHostsFile /dev/null
 	StrictHostKeyChecking yes
+	BatchMode yes
 CONF
 # The Docker CLI's ssh:// helper runs plain `ssh`; this one reads the demo's
 # config, so nothing in ~/.ssh is touched.
@@ -61,30 +142,118 @@ exec $(command -v ssh) -F "$state/ssh_config" "\$@"
 SHIM
 chmod +x "$state/bin/ssh"
 
-echo "== checking the demo end to end"
-echo "-- ssh: $(ssh -F "$state/ssh_config" "$name" 'echo "logged in to $(hostname) as $(id -un) via $(ssh -V 2>&1 | cut -d, -f1)"' 2>&1)"
-echo "-- docker over ssh://: $(PATH="$state/bin:$PATH" DOCKER_HOST="ssh://$name" docker version --format 'server {{.Server.Version}}, API {{.Server.APIVersion}}' 2>&1)"
-echo "-- dockssh's dialer (examples/remote-docker, one multiplexed SSH connection, no ssh process):"
-go build -o "$state/bin/remote-docker" ./examples/remote-docker
-"$state/bin/remote-docker" -F "$state/ssh_config" "ssh://$name" 2>&1 | sed 's/^/   /'
+# A complete program using the dialer against the demo, with the Config
+# fields the demo needs (its key and known_hosts are outside ~/.ssh). It is
+# built and run below, so what is printed is what was checked.
+mkdir -p "$state/dialer-example"
+cat >"$state/dialer-example/main.go" <<GO
+// Lists the containers of the demo's dockerd through dockssh's dialer.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/moby/moby/client"
+
+	"github.com/dockssh/dockssh/dialer"
+)
+
+func main() {
+	d, err := dialer.New("ssh://root@127.0.0.1:$port", &dialer.Config{
+		IdentityFiles:   []string{"$state/id_ed25519"},
+		KnownHostsFiles: []string{"$state/known_hosts"},
+		AgentSocket:     "none", // only the demo's key
+		IgnoreSSHConfig: true,   // ~/.ssh/config plays no part
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer d.Close()
+
+	// The host in this URL is a placeholder: every connection goes through d.
+	cli, err := client.New(client.WithHost("http://docker"), client.WithDialContext(d.DialContext))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cli.Close()
+
+	list, err := cli.ContainerList(context.Background(), client.ContainerListOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, c := range list.Items {
+		fmt.Println(c.ID[:12], c.Image, c.Names)
+	}
+}
+GO
+step "building examples/remote-docker" \
+	go build -o "$state/bin/remote-docker" ./examples/remote-docker
+step "building the dialer example ($state/dialer-example/main.go)" \
+	go build -o "$state/bin/dialer-example" "$state/dialer-example/main.go"
+
+# check DESCRIPTION COMMAND [ARGS...]: runs one check; prints its output
+# indented, or stops the demo with the failure.
+check() {
+	local what=$1 out rc=0
+	shift
+	echo "demo: check: $what" >&2
+	out=$("$@" 2>&1 </dev/null) || rc=$?
+	{
+		echo "=== check: $what"
+		echo "+ $*"
+		echo "$out"
+	} >>"$DOCKSSH_LOG"
+	if [ "$rc" -ne 0 ]; then
+		echo "demo: check FAILED (exit $rc): $what" >&2
+		echo "$out" | tail -n 15 | sed 's/^/    /' >&2
+		echo "demo: the demo is NOT usable. Its containers are left for a look (docker logs $name); remove them with: bash $self --stop" >&2
+		fail "check: $what"
+	fi
+	echo "$out" | sed 's/^/    /' >&2
+}
+
+check "the OpenSSH client logs in" \
+	ssh -F "$state/ssh_config" "$name" 'echo "logged in to $(hostname) as $(id -un) with $(ssh -V 2>&1 | cut -d, -f1)"'
+check "the Docker CLI over ssh:// reaches this machine's dockerd" \
+	env PATH="$state/bin:$PATH" DOCKER_HOST="ssh://$name" \
+	docker version --format 'server {{.Server.Version}}, API {{.Server.APIVersion}}'
+check "examples/remote-docker: dockssh's dialer, one SSH connection, no ssh process" \
+	"$state/bin/remote-docker" -F "$state/ssh_config" "ssh://$name"
+check "the dialer example below ($state/dialer-example/main.go)" \
+	"$state/bin/dialer-example"
 
 cat <<MSG
 
-dockssh demo is running: a real OpenSSH sshd on 127.0.0.1:$port, wired to this machine's dockerd.
+dockssh demo is running: a real OpenSSH sshd on 127.0.0.1:$port (this machine
+only), wired to this machine's dockerd. It lets root in by key, and this
+machine's Docker socket is mounted in it: whoever logs in is root here.
 
   Log in:
     ssh -F $state/ssh_config $name
   or, without the config file:
-    ssh -i $state/id_ed25519 -o UserKnownHostsFile=$state/known_hosts -o StrictHostKeyChecking=yes -p $port root@127.0.0.1
+    ssh -i $state/id_ed25519 -o IdentitiesOnly=yes -o UserKnownHostsFile=$state/known_hosts -o StrictHostKeyChecking=yes -p $port root@127.0.0.1
 
   Docker over SSH (the Docker CLI's ssh:// helper, using the demo's ssh config):
     PATH=$state/bin:\$PATH DOCKER_HOST=ssh://$name docker ps
     PATH=$state/bin:\$PATH DOCKER_HOST=ssh://$name docker exec $name-target sh -c 'echo hello from \$(hostname)'
 
-  The same from Go, with dockssh's dialer (reads the demo's ssh config, strict known_hosts):
-    go run ./examples/remote-docker -F $state/ssh_config ssh://$name
-    go run ./examples/remote-docker -F $state/ssh_config -streamlocal -v ssh://$name/var/run/docker.sock
+  The same with dockssh's dialer (examples/remote-docker; reads the demo's ssh config, strict known_hosts):
+    $state/bin/remote-docker -F $state/ssh_config ssh://$name
+    cd $repo && go run ./examples/remote-docker -F $state/ssh_config -streamlocal -v ssh://$name/var/run/docker.sock
 
-  Stop it:
-    scripts/demo.sh --stop
+  From your own Go program: the dialer with the Config fields this demo needs
+  (in your module: go get github.com/dockssh/dockssh/dialer github.com/moby/moby/client;
+  see $repo/README.md for a local checkout). Checked above; the file is
+  $state/dialer-example/main.go:
+
+$(sed 's/^./    &/' "$state/dialer-example/main.go")
+
+  Stop it (keeps the images, about 410 MB on disk, and dockerd):
+    bash $self --stop
+  Stop it and remove the images and the demo's keys too:
+    bash $self --stop --purge
+
+  Full log of this run: $DOCKSSH_LOG
 MSG
