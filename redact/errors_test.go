@@ -65,6 +65,7 @@ func TestError(t *testing.T) {
 
 func TestErrorURL(t *testing.T) {
 	r := newR(t, nil)
+	//lint:ignore SA1007 the URL is invalid on purpose: the test needs net/url's error for it
 	_, perr := url.Parse("ssh://bob:hunter2@host:bad")
 	require.Error(t, perr)
 	got := r.Error(perr)
@@ -76,6 +77,7 @@ func TestErrorURL(t *testing.T) {
 	assert.Equal(t, "parse", ue.Op)
 
 	// A bad escape in the password: net/url quotes it.
+	//lint:ignore SA1007 the URL is invalid on purpose: the test needs net/url's error for it
 	_, perr = url.Parse("ssh://bob:pa%zzss@host")
 	require.Error(t, perr)
 	assert.NotContains(t, r.Error(perr).Error(), "%zz")

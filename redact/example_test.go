@@ -94,6 +94,7 @@ func ExampleRedactor_URL() {
 
 func ExampleRedactor_Error() {
 	r, _ := redact.New(nil)
+	//lint:ignore SA1007 the URL is invalid on purpose: the example shows net/url's error redacted
 	_, err := url.Parse("ssh://bob:hunter2@host:bad")
 	err = r.Error(fmt.Errorf("dialer: %w", err))
 	fmt.Println(err)

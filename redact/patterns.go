@@ -28,32 +28,37 @@ import (
 //   - PEM private key: nothing; the body is dropped (at most maxPEM bytes)
 //     until its END line, whose text is written after the mask.
 const (
-	histLen      = 64
+	lookBackLen  = 64
 	maxValue     = 16 << 10
 	maxScheme    = 32
 	maxAuthority = 256
 	maxPEM       = 64 << 10
-	maxVPre      = 64
+	// maxValueHead is how much of a dropped value is kept to tell whether
+	// it is a mask written by an earlier redaction (then it is written
+	// back as it was); it must exceed the longest mask.
+	maxValueHead = 64
 )
 
-type pmode uint8
+// patMode is the state of the pattern stage.
+type patMode uint8
 
 const (
-	pIdle   pmode = iota
-	pPre          // after a key's separator: spaces, then maybe a quote
-	pValue        // dropping a value
-	pScheme       // Authorization: holding the first word
-	pUser         // after "://": holding the authority
-	pPEM          // dropping a private key body
+	modeIdle      patMode = iota // writing through, looking for anchors
+	modeSeparator                // after a key's ':' or '=': spaces, extra separators, backslashes, maybe a quote
+	modeValue                    // dropping a value
+	modeScheme                   // after "Authorization:": holding the first word
+	modeAuthority                // after "://": holding the authority
+	modePEM                      // dropping a private key body
 )
 
-type vkind uint8
+// valueKind says what ends a value.
+type valueKind uint8
 
 const (
-	vUnquoted vkind = iota // ends at whitespace or one of ,;&"'`)]}<>
-	vQuoted                // ends at the closing quote or a line break
-	vToken68               // Basic/Bearer credential: RFC 7235 token68
-	vLine                  // other Authorization schemes: to the line end or closing quote
+	valueUnquoted valueKind = iota // whitespace or one of ,;&"'`)]}<>
+	valueQuoted                    // the closing quote or a line break
+	valueToken68                   // Basic/Bearer credential: a byte outside RFC 7235 token68
+	valueLine                      // other Authorization schemes: the line end or the closing quote
 )
 
 // sensitiveKeys end the names of keys whose value is masked, compared
@@ -100,63 +105,139 @@ func isAlnum(c byte) bool {
 
 func in(c byte, set string) bool { return strings.IndexByte(set, c) >= 0 }
 
-// patStage is the built-in pattern matcher; see the comment above.
+// patStage is the built-in pattern matcher; see the comment above. Its
+// input is the literal stage's output: plain bytes through feed, each mask
+// of a registered secret as one token. It appends to *out.
+//
+// Invariants, per mode (a mode's fields are set on entry to it; fields of
+// the other modes are stale and never read):
+//
+//   - Every byte fed is written to *out exactly once, in order, or belongs
+//     to a value that is replaced by one mask. Nothing is written twice and
+//     nothing is reordered.
+//   - modeIdle holds nothing. back holds the last bytes written while idle
+//     and is emptied whenever anything else is written (a mask, a masked
+//     value), so that looking back from an anchor never reaches across
+//     redacted output.
+//   - modeSeparator holds only backslashes (sep.backslashes, at most 8):
+//     they are written when it is known that they escape a quote, or
+//     become the first bytes of an unquoted value.
+//   - modeValue and modePEM hold nothing: value bytes are dropped as they
+//     arrive, val counts them (at most maxValue, maxPEM) and endValue
+//     writes their one mask. modePEM also keeps the END line seen so far
+//     in held (at most 64 bytes of label), written after the mask.
+//   - modeScheme holds the word after "Authorization:" in held (at most
+//     maxScheme bytes); modeAuthority holds the authority after "://" in
+//     held (at most maxAuthority bytes, plus masks).
+//   - flush leaves no byte held: what was held is written (or, for a value
+//     being dropped, masked) as at the end of the input.
 type patStage struct {
 	r    *Redactor
 	out  *[]byte
-	mode pmode
+	mode patMode
 
-	hist [histLen]byte // last idle bytes, for looking back from an anchor
-	nh   int
-	tmp  [2 * histLen]byte
+	back lookBack
+	sep  separator
+	val  value
 
-	auth     bool  // pPre: the key was Authorization
-	esc      int   // backslashes before the opening quote
-	spaces   int   // pPre: separator spaces seen
-	seps     int   // pPre: extra separator bytes seen (":=", "=>")
-	quote    byte  // closing quote of the value, 0 when unquoted
-	kind     vkind // pValue
-	bsl      bool  // vQuoted: the previous byte was a backslash
-	skipLead bool  // pValue: skip spaces before the value
+	// held is the bytes of the current pattern not written yet: the first
+	// word in modeScheme, the authority in modeAuthority, the candidate
+	// END line in modePEM.
+	held []byte
+	// userScheme reports, in modeAuthority, that the URL's scheme names a
+	// user in bare user info (ssh://git@host), not a token.
+	userScheme bool
+	// pemEnd is modePEM's progress through "-----END <LABEL>-----".
+	pemEnd pemEndMatcher
 
-	vlen  int // bytes of the current value (or PEM body)
-	vpre  [maxVPre]byte
-	nvpre int
-	mac   hash.Hash // fingerprint of the current value
-	sum   [sha256.Size]byte
-
-	hold      []byte // pScheme word, pUser authority, pPEM END marker
-	ssh       bool   // pUser: the scheme names a user, not a token
-	em, ed    int    // pPEM: progress through "-----END ", then closing dashes
-	refeed    []byte
+	// refeedBuf holds bytes that turned out not to be secret while they
+	// run through the idle state again; refeeding reports that they are.
+	refeedBuf []byte
 	refeeding bool
-	scratch   []byte // unescaped user info part
-	one       [1]byte
+	// unescaped is scratch space for a user info part, percent-decoded to
+	// take its fingerprint.
+	unescaped []byte
+	// backslashes holds as many backslashes as a separator may hold, to
+	// pass them on as value bytes.
+	backslashes [8]byte
+}
+
+// lookBack remembers the last lookBackLen bytes written in modeIdle, so
+// that an anchor can look at the key or scheme before it even when that
+// was written by an earlier call.
+type lookBack struct {
+	buf [lookBackLen]byte
+	n   int // valid bytes in buf
+	// joined is scratch space for buf followed by the current chunk.
+	joined [2 * lookBackLen]byte
+}
+
+// separator is the state between a key's ':' or '=' and its value.
+type separator struct {
+	// authorization reports that the key was (Proxy-)Authorization, whose
+	// value starts with a scheme.
+	authorization bool
+	backslashes   int // held backslashes: the escapes of a quote, or the value's first bytes
+	spaces        int // spaces and tabs skipped (at most 16)
+	extra         int // further separator bytes skipped, as in ":=" and "=>" (at most 2)
+}
+
+// value is the state of the value being dropped: what ends it, how many
+// bytes it has, and enough of it to write its mask.
+type value struct {
+	kind valueKind
+	// closeQuote is the quote that ends a quoted value (or an
+	// Authorization value of another scheme), 0 when unquoted.
+	closeQuote byte
+	// inEscapedString reports that the opening quote was itself escaped
+	// (\"...\"): the value ends at the next backslash.
+	inEscapedString bool
+	// afterBackslash reports, in a quoted value, that the previous byte
+	// was a backslash, so the next one cannot close it.
+	afterBackslash bool
+	// skipSpaces reports that spaces before the value (after an
+	// Authorization scheme) are still to be written, not dropped.
+	skipSpaces bool
+
+	n       int // bytes dropped so far
+	head    [maxValueHead]byte
+	headLen int       // bytes of head valid: min(n, maxValueHead)
+	mac     hash.Hash // fingerprint of the bytes dropped; nil without Config.Fingerprint
+	sum     [sha256.Size]byte
+}
+
+// pemEndMatcher follows "-----END <LABEL>-----" through a PEM body.
+type pemEndMatcher struct {
+	prefix int // bytes of "-----END " matched
+	dashes int // closing dashes seen after the label
 }
 
 func (s *patStage) init(r *Redactor, out *[]byte) {
 	s.r = r
 	s.out = out
-	s.hold = make([]byte, 0, 2*maxAuthority)
+	s.held = make([]byte, 0, 2*maxAuthority)
+	for i := range s.backslashes {
+		s.backslashes[i] = '\\'
+	}
 	if r.fingerprint {
-		s.mac = hmac.New(sha256.New, r.key)
+		s.val.mac = hmac.New(sha256.New, r.key)
 	}
 }
 
 func (s *patStage) feed(b []byte) {
 	for len(b) > 0 {
 		switch s.mode {
-		case pIdle:
+		case modeIdle:
 			b = s.idle(b)
-		case pPre:
-			b = s.pre(b)
-		case pValue:
+		case modeSeparator:
+			b = s.separator(b)
+		case modeValue:
 			b = s.value(b)
-		case pScheme:
+		case modeScheme:
 			b = s.scheme(b)
-		case pUser:
-			b = s.user(b)
-		case pPEM:
+		case modeAuthority:
+			b = s.authority(b)
+		case modePEM:
 			b = s.pem(b)
 		}
 	}
@@ -165,34 +246,34 @@ func (s *patStage) feed(b []byte) {
 // token takes a mask written by the literal stage.
 func (s *patStage) token(m []byte) {
 	switch s.mode {
-	case pIdle:
-		s.nh = 0
+	case modeIdle:
+		s.back.n = 0
 		*s.out = append(*s.out, m...)
-	case pPre:
+	case modeSeparator:
 		s.emitBackslashes()
 		*s.out = append(*s.out, m...)
-		s.startValue(vUnquoted)
-		if s.auth {
-			s.kind = vToken68
+		s.startValue(valueUnquoted)
+		if s.sep.authorization {
+			s.val.kind = valueToken68
 		}
-	case pValue:
-		s.skipLead = false
+	case modeValue:
+		s.val.skipSpaces = false
 		s.endValue()
 		*s.out = append(*s.out, m...)
-	case pScheme:
-		if len(s.hold) > 0 {
-			s.valueBytes(s.hold)
-			s.hold = s.hold[:0]
+	case modeScheme:
+		if len(s.held) > 0 {
+			s.valueBytes(s.held)
+			s.held = s.held[:0]
 			s.endValue()
 		}
 		*s.out = append(*s.out, m...)
-		s.startValue(vToken68)
-	case pUser:
-		s.hold = append(s.hold, m...)
-	case pPEM:
+		s.startValue(valueToken68)
+	case modeAuthority:
+		s.held = append(s.held, m...)
+	case modePEM:
 		s.valueBytes(m)
-		s.em, s.ed = 0, 0
-		s.hold = s.hold[:0]
+		s.pemEnd = pemEndMatcher{}
+		s.held = s.held[:0]
 	}
 }
 
@@ -200,23 +281,23 @@ func (s *patStage) token(m []byte) {
 // body being dropped gets its mask now and goes on being dropped.
 func (s *patStage) flush() {
 	switch s.mode {
-	case pPre:
+	case modeSeparator:
 		s.emitBackslashes()
-	case pValue, pPEM:
+	case modeValue, modePEM:
 		s.endValue()
-	case pScheme:
-		s.valueBytes(s.hold)
-		s.hold = s.hold[:0]
+	case modeScheme:
+		s.valueBytes(s.held)
+		s.held = s.held[:0]
 		s.endValue()
 		s.toIdle()
-	case pUser:
-		s.endUser()
+	case modeAuthority:
+		s.endAuthority()
 	}
 }
 
 func (s *patStage) toIdle() {
-	s.mode = pIdle
-	s.nh = 0
+	s.mode = modeIdle
+	s.back.n = 0
 }
 
 // idle writes bytes through until an anchor starts a pattern.
@@ -253,26 +334,26 @@ func (s *patStage) idle(b []byte) []byte {
 		case ':', '=':
 			if auth, ok := s.keyBefore(b, i); ok {
 				s.emitIdle(b[:i+1])
-				s.mode = pPre
-				s.auth = auth
-				s.esc, s.spaces, s.seps, s.quote = 0, 0, 0, 0
+				s.mode = modeSeparator
+				s.sep = separator{authorization: auth}
+				s.val.closeQuote = 0
 				return b[i+1:]
 			}
 		case '/':
-			if ssh, ok := s.urlBefore(b, i); ok {
+			if userScheme, ok := s.urlBefore(b, i); ok {
 				s.emitIdle(b[:i+1])
-				s.mode = pUser
-				s.ssh = ssh
-				s.hold = s.hold[:0]
+				s.mode = modeAuthority
+				s.userScheme = userScheme
+				s.held = s.held[:0]
 				return b[i+1:]
 			}
 		case '-':
 			if s.pemBefore(b, i) {
 				s.emitIdle(b[:i+1])
-				s.mode = pPEM
-				s.em, s.ed = 0, 0
-				s.hold = s.hold[:0]
-				s.vlen, s.nvpre = 0, 0
+				s.mode = modePEM
+				s.pemEnd = pemEndMatcher{}
+				s.held = s.held[:0]
+				s.val.n, s.val.headLen = 0, 0
 				return b[i+1:]
 			}
 		}
@@ -282,26 +363,28 @@ func (s *patStage) idle(b []byte) []byte {
 // emitIdle writes b and remembers its end for looking back.
 func (s *patStage) emitIdle(b []byte) {
 	*s.out = append(*s.out, b...)
-	if len(b) >= histLen {
-		s.nh = copy(s.hist[:], b[len(b)-histLen:])
+	lb := &s.back
+	if len(b) >= lookBackLen {
+		lb.n = copy(lb.buf[:], b[len(b)-lookBackLen:])
 		return
 	}
-	if s.nh+len(b) > histLen {
-		drop := s.nh + len(b) - histLen
-		copy(s.hist[:], s.hist[drop:s.nh])
-		s.nh -= drop
+	if lb.n+len(b) > lookBackLen {
+		drop := lb.n + len(b) - lookBackLen
+		copy(lb.buf[:], lb.buf[drop:lb.n])
+		lb.n -= drop
 	}
-	s.nh += copy(s.hist[s.nh:], b)
+	lb.n += copy(lb.buf[lb.n:], b)
 }
 
-// before returns up to histLen bytes that precede b[i].
+// before returns up to lookBackLen bytes that precede b[i].
 func (s *patStage) before(b []byte, i int) []byte {
-	if i >= histLen || s.nh == 0 {
-		return b[max(0, i-histLen):i]
+	lb := &s.back
+	if i >= lookBackLen || lb.n == 0 {
+		return b[max(0, i-lookBackLen):i]
 	}
-	n := copy(s.tmp[:], s.hist[:s.nh])
-	n += copy(s.tmp[n:], b[:i])
-	return s.tmp[max(0, n-histLen):n]
+	n := copy(lb.joined[:], lb.buf[:lb.n])
+	n += copy(lb.joined[n:], b[:i])
+	return lb.joined[max(0, n-lookBackLen):n]
 }
 
 // keyBefore reports whether the separator at b[i] follows a sensitive key
@@ -338,7 +421,7 @@ func (s *patStage) keyBefore(b []byte, i int) (auth, ok bool) {
 
 // urlBefore reports whether the '/' at b[i] completes "://", and whether
 // the URL's scheme is one whose bare user info is a user name.
-func (s *patStage) urlBefore(b []byte, i int) (ssh, ok bool) {
+func (s *patStage) urlBefore(b []byte, i int) (userScheme, ok bool) {
 	t := s.before(b, i)
 	if len(t) < 2 || t[len(t)-1] != '/' || t[len(t)-2] != ':' {
 		return false, false
@@ -387,37 +470,36 @@ func (s *patStage) pemBefore(b []byte, i int) bool {
 	return true
 }
 
-// pre skips the separator's spaces and an opening quote, then starts the
-// value.
-func (s *patStage) pre(b []byte) []byte {
+// separator skips the separator's spaces and an opening quote, then
+// starts the value.
+func (s *patStage) separator(b []byte) []byte {
+	sep := &s.sep
 	start := 0
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		switch {
-		case s.esc == 0 && (c == ' ' || c == '\t') && s.spaces < 16:
-			s.spaces++
-		case s.esc == 0 && (c == '=' || c == '>' || c == ':') && s.seps < 2:
-			s.seps++
-		case c == '\\' && s.esc < 8:
+		case sep.backslashes == 0 && (c == ' ' || c == '\t') && sep.spaces < 16:
+			sep.spaces++
+		case sep.backslashes == 0 && (c == '=' || c == '>' || c == ':') && sep.extra < 2:
+			sep.extra++
+		case c == '\\' && sep.backslashes < len(s.backslashes):
 			*s.out = append(*s.out, b[start:i]...)
 			start = i + 1
-			s.esc++
+			sep.backslashes++
 		case c == '"' || c == '\'' || c == '`':
 			*s.out = append(*s.out, b[start:i]...)
-			escaped := s.esc > 0
+			escaped := sep.backslashes > 0
 			s.emitBackslashes()
 			*s.out = append(*s.out, c)
-			if s.auth {
-				s.mode = pScheme
-				s.hold = s.hold[:0]
-				s.vlen, s.nvpre = 0, 0
+			if sep.authorization {
+				s.mode = modeScheme
+				s.held = s.held[:0]
+				s.val.n, s.val.headLen = 0, 0
 			} else {
-				s.startValue(vQuoted)
+				s.startValue(valueQuoted)
 			}
-			s.quote = c
-			if escaped {
-				s.esc = 1 // inside an escaped string: ends at \"
-			}
+			s.val.closeQuote = c
+			s.val.inEscapedString = escaped
 			return b[i+1:]
 		case c == '\r' || c == '\n' || unquotedEnd[c] && c != ' ' && c != '\t':
 			*s.out = append(*s.out, b[start:i]...)
@@ -426,21 +508,19 @@ func (s *patStage) pre(b []byte) []byte {
 			return b[i:]
 		default:
 			*s.out = append(*s.out, b[start:i]...)
-			n := s.esc
-			s.esc = 0
-			s.quote = 0
-			if s.auth {
+			n := sep.backslashes
+			sep.backslashes = 0
+			s.val.closeQuote = 0
+			s.val.inEscapedString = false
+			if sep.authorization {
 				s.emitN('\\', n)
-				s.mode = pScheme
-				s.hold = s.hold[:0]
-				s.vlen, s.nvpre = 0, 0
+				s.mode = modeScheme
+				s.held = s.held[:0]
+				s.val.n, s.val.headLen = 0, 0
 				return b[i:]
 			}
-			s.startValue(vUnquoted)
-			s.one[0] = '\\'
-			for range n {
-				s.valueBytes(s.one[:])
-			}
+			s.startValue(valueUnquoted)
+			s.valueBytes(s.backslashes[:n])
 			return b[i:]
 		}
 	}
@@ -449,8 +529,8 @@ func (s *patStage) pre(b []byte) []byte {
 }
 
 func (s *patStage) emitBackslashes() {
-	s.emitN('\\', s.esc)
-	s.esc = 0
+	s.emitN('\\', s.sep.backslashes)
+	s.sep.backslashes = 0
 }
 
 func (s *patStage) emitN(c byte, n int) {
@@ -459,14 +539,17 @@ func (s *patStage) emitN(c byte, n int) {
 	}
 }
 
-func (s *patStage) startValue(k vkind) {
-	s.mode = pValue
-	s.kind = k
-	s.bsl = false
-	s.skipLead = false
-	s.vlen, s.nvpre = 0, 0
-	if s.mac != nil {
-		s.mac.Reset()
+// startValue enters modeValue for a value of kind k. The closing quote and
+// inEscapedString are the separator's, set before.
+func (s *patStage) startValue(k valueKind) {
+	s.mode = modeValue
+	v := &s.val
+	v.kind = k
+	v.afterBackslash = false
+	v.skipSpaces = false
+	v.n, v.headLen = 0, 0
+	if v.mac != nil {
+		v.mac.Reset()
 	}
 }
 
@@ -475,39 +558,41 @@ func (s *patStage) valueBytes(b []byte) {
 	if len(b) == 0 {
 		return
 	}
-	if s.vlen == 0 && s.mac != nil {
-		s.mac.Reset()
+	v := &s.val
+	if v.n == 0 && v.mac != nil {
+		v.mac.Reset()
 	}
-	if s.nvpre == s.vlen && s.nvpre < maxVPre {
-		s.nvpre += copy(s.vpre[s.nvpre:], b)
+	if v.headLen == v.n && v.headLen < maxValueHead {
+		v.headLen += copy(v.head[v.headLen:], b)
 	}
-	s.vlen += len(b)
-	if s.mac != nil {
-		s.mac.Write(b)
+	v.n += len(b)
+	if v.mac != nil {
+		v.mac.Write(b)
 	}
 }
 
 // endValue writes the mask of the value taken so far, or the value itself
 // when it is already a mask.
 func (s *patStage) endValue() {
-	if s.vlen == 0 {
+	v := &s.val
+	if v.n == 0 {
 		return
 	}
 	switch {
-	case s.nvpre == s.vlen && s.r.isMask(s.vpre[:s.nvpre]):
-		*s.out = append(*s.out, s.vpre[:s.nvpre]...)
-	case s.mac != nil:
-		*s.out = s.r.appendFingerprint(*s.out, s.mac.Sum(s.sum[:0]))
+	case v.headLen == v.n && s.r.isMask(v.head[:v.headLen]):
+		*s.out = append(*s.out, v.head[:v.headLen]...)
+	case v.mac != nil:
+		*s.out = s.r.appendFingerprint(*s.out, v.mac.Sum(v.sum[:0]))
 	default:
 		*s.out = append(*s.out, s.r.mask...)
 	}
-	s.vlen, s.nvpre = 0, 0
+	v.n, v.headLen = 0, 0
 }
 
 // value drops the value's bytes until it ends.
 func (s *patStage) value(b []byte) []byte {
 	i := 0
-	if s.skipLead {
+	if s.val.skipSpaces {
 		for i < len(b) && b[i] == ' ' {
 			i++
 		}
@@ -515,11 +600,11 @@ func (s *patStage) value(b []byte) []byte {
 		if i == len(b) {
 			return nil
 		}
-		s.skipLead = false
+		s.val.skipSpaces = false
 	}
 	start := i
 	for ; i < len(b); i++ {
-		if s.vlen+i-start >= maxValue || s.endsValue(b[start:i], b[i]) {
+		if s.val.n+i-start >= maxValue || s.endsValue(b[start:i], b[i]) {
 			break
 		}
 	}
@@ -533,51 +618,53 @@ func (s *patStage) value(b []byte) []byte {
 }
 
 // endsValue reports whether c ends the value; seen are the value bytes
-// before c in the current chunk, already counted or not.
+// before c in the current chunk, not yet passed to valueBytes.
 func (s *patStage) endsValue(seen []byte, c byte) bool {
-	switch s.kind {
-	case vUnquoted:
+	v := &s.val
+	switch v.kind {
+	case valueUnquoted:
 		if !unquotedEnd[c] {
 			return false
 		}
 		// A mask written by an earlier redaction may contain a byte that
 		// would end a value ("[REDACTED]"): keep it whole.
 		return !s.maskContinues(seen, c)
-	case vQuoted:
+	case valueQuoted:
 		if c == '\n' || c == '\r' {
 			return true
 		}
-		if s.esc > 0 {
+		if v.inEscapedString {
 			// The value is inside an escaped string (\"...\"): its end
 			// is the backslash of the closing \".
-			return c == '\\' || c == s.quote
+			return c == '\\' || c == v.closeQuote
 		}
-		if s.bsl {
-			s.bsl = false
+		if v.afterBackslash {
+			v.afterBackslash = false
 			return false
 		}
 		if c == '\\' {
-			s.bsl = true
+			v.afterBackslash = true
 			return false
 		}
-		return c == s.quote
-	case vToken68:
+		return c == v.closeQuote
+	case valueToken68:
 		return !token68Byte[c]
-	default: // vLine
-		return c == '\n' || c == '\r' || s.quote != 0 && c == s.quote
+	default: // valueLine
+		return c == '\n' || c == '\r' || v.closeQuote != 0 && c == v.closeQuote
 	}
 }
 
 // maskContinues reports whether the value so far followed by c is still
 // the beginning of a mask.
 func (s *patStage) maskContinues(seen []byte, c byte) bool {
-	n := s.vlen + len(seen) + 1
-	if n > maxVPre {
+	v := &s.val
+	n := v.n + len(seen) + 1
+	if n > maxValueHead {
 		return false
 	}
-	var buf [maxVPre]byte
-	k := copy(buf[:], s.vpre[:s.nvpre])
-	if k != s.vlen {
+	var buf [maxValueHead]byte
+	k := copy(buf[:], v.head[:v.headLen])
+	if k != v.n {
 		return false
 	}
 	k += copy(buf[k:], seen)
@@ -591,30 +678,30 @@ func (s *patStage) scheme(b []byte) []byte {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		switch {
-		case schemeByte[c] && len(s.hold) < maxScheme:
-			s.hold = append(s.hold, c)
-		case c == ' ' && len(s.hold) > 0:
-			*s.out = append(*s.out, s.hold...)
-			k := vLine
+		case schemeByte[c] && len(s.held) < maxScheme:
+			s.held = append(s.held, c)
+		case c == ' ' && len(s.held) > 0:
+			*s.out = append(*s.out, s.held...)
+			k := valueLine
 			for _, t := range [...]string{"basic", "bearer", "token"} {
-				if len(s.hold) == len(t) && hasSuffixFold(s.hold, t) {
-					k = vToken68
+				if len(s.held) == len(t) && hasSuffixFold(s.held, t) {
+					k = valueToken68
 				}
 			}
-			s.hold = s.hold[:0]
+			s.held = s.held[:0]
 			s.startValue(k)
-			s.skipLead = true
+			s.val.skipSpaces = true
 			return b[i:]
 		case token68Byte[c]:
 			// Not a scheme: the word is (the start of) the credential.
-			s.startValue(vToken68)
-			s.valueBytes(s.hold)
-			s.hold = s.hold[:0]
+			s.startValue(valueToken68)
+			s.valueBytes(s.held)
+			s.held = s.held[:0]
 			return b[i:]
 		default:
-			s.startValue(vToken68)
-			s.valueBytes(s.hold)
-			s.hold = s.hold[:0]
+			s.startValue(valueToken68)
+			s.valueBytes(s.held)
+			s.held = s.held[:0]
 			s.endValue()
 			s.toIdle()
 			return b[i:]
@@ -623,24 +710,24 @@ func (s *patStage) scheme(b []byte) []byte {
 	return nil
 }
 
-// user holds the authority after "://" until it ends.
-func (s *patStage) user(b []byte) []byte {
+// authority holds the authority after "://" until it ends.
+func (s *patStage) authority(b []byte) []byte {
 	for i := 0; i < len(b); i++ {
-		if authorityEnd[b[i]] || len(s.hold)+i >= maxAuthority {
-			s.hold = append(s.hold, b[:i]...)
-			s.endUser()
+		if authorityEnd[b[i]] || len(s.held)+i >= maxAuthority {
+			s.held = append(s.held, b[:i]...)
+			s.endAuthority()
 			return b[i:]
 		}
 	}
-	s.hold = append(s.hold, b...)
+	s.held = append(s.held, b...)
 	return nil
 }
 
-// endUser writes the held authority with its password, or its bare token,
-// masked. Like net/url, the user info ends at the last '@'.
-func (s *patStage) endUser() {
+// endAuthority writes the held authority with its password, or its bare
+// token, masked. Like net/url, the user info ends at the last '@'.
+func (s *patStage) endAuthority() {
 	s.toIdle()
-	h := s.hold
+	h := s.held
 	at := bytes.LastIndexByte(h, '@')
 	if at < 0 {
 		s.refeedBytes(h)
@@ -650,7 +737,7 @@ func (s *patStage) endUser() {
 	if c := bytes.IndexByte(ui, ':'); c >= 0 {
 		*s.out = append(*s.out, ui[:c+1]...)
 		s.maskPart(ui[c+1:])
-	} else if s.ssh {
+	} else if s.userScheme {
 		*s.out = append(*s.out, ui...)
 	} else {
 		s.maskPart(ui)
@@ -669,14 +756,15 @@ func (s *patStage) maskPart(p []byte) {
 		*s.out = append(*s.out, p...)
 		return
 	}
-	if s.mac == nil {
+	mac := s.val.mac
+	if mac == nil {
 		*s.out = append(*s.out, s.r.mask...)
 		return
 	}
-	s.scratch = appendUnescaped(s.scratch[:0], p)
-	s.mac.Reset()
-	s.mac.Write(s.scratch)
-	*s.out = s.r.appendFingerprint(*s.out, s.mac.Sum(s.sum[:0]))
+	s.unescaped = appendUnescaped(s.unescaped[:0], p)
+	mac.Reset()
+	mac.Write(s.unescaped)
+	*s.out = s.r.appendFingerprint(*s.out, mac.Sum(s.val.sum[:0]))
 }
 
 // appendUnescaped appends p with its %XX escapes decoded; a malformed
@@ -716,10 +804,10 @@ func (s *patStage) refeedBytes(b []byte) {
 		// outer call's bytes.
 		buf = append([]byte(nil), b...)
 	} else {
-		s.refeed = append(s.refeed[:0], b...)
-		buf = s.refeed
+		s.refeedBuf = append(s.refeedBuf[:0], b...)
+		buf = s.refeedBuf
 	}
-	s.hold = s.hold[:0]
+	s.held = s.held[:0]
 	was := s.refeeding
 	s.refeeding = true
 	s.feed(buf)
@@ -731,18 +819,18 @@ func (s *patStage) refeedBytes(b []byte) {
 func (s *patStage) pem(b []byte) []byte {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
-		if !pemBodyByte[c] || s.vlen+i >= maxPEM {
+		if !pemBodyByte[c] || s.val.n+i >= maxPEM {
 			s.valueBytes(b[:i])
 			s.endValue()
-			s.hold = s.hold[:0]
+			s.held = s.held[:0]
 			s.toIdle()
 			return b[i:]
 		}
 		if s.endLine(c) {
 			s.valueBytes(b[:i+1])
 			s.endValue()
-			*s.out = append(*s.out, s.hold...)
-			s.hold = s.hold[:0]
+			*s.out = append(*s.out, s.held...)
+			s.held = s.held[:0]
 			s.toIdle()
 			return b[i+1:]
 		}
@@ -752,39 +840,40 @@ func (s *patStage) pem(b []byte) []byte {
 }
 
 // endLine advances the matcher for "-----END <LABEL>-----" and reports
-// whether c completed it; s.hold collects the line.
+// whether c completed it; s.held collects the line.
 func (s *patStage) endLine(c byte) bool {
 	const m = "-----END "
+	e := &s.pemEnd
 	switch {
-	case s.em < len(m):
-		if c == m[s.em] {
-			s.em++
-			s.hold = append(s.hold, c)
+	case e.prefix < len(m):
+		if c == m[e.prefix] {
+			e.prefix++
+			s.held = append(s.held, c)
 			return false
 		}
-		if s.em == 5 && c == '-' {
+		if e.prefix == 5 && c == '-' {
 			return false // a longer run of dashes: still five
 		}
-		s.em = 0
-		s.hold = s.hold[:0]
+		e.prefix = 0
+		s.held = s.held[:0]
 		if c == '-' {
-			s.em = 1
-			s.hold = append(s.hold, c)
+			e.prefix = 1
+			s.held = append(s.held, c)
 		}
 		return false
-	case s.ed == 0 && ('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == ' ') && len(s.hold) < 64:
-		s.hold = append(s.hold, c)
+	case e.dashes == 0 && ('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == ' ') && len(s.held) < 64:
+		s.held = append(s.held, c)
 		return false
 	case c == '-':
-		s.ed++
-		s.hold = append(s.hold, c)
-		return s.ed == 5
+		e.dashes++
+		s.held = append(s.held, c)
+		return e.dashes == 5
 	}
-	s.em, s.ed = 0, 0
-	s.hold = s.hold[:0]
+	*e = pemEndMatcher{}
+	s.held = s.held[:0]
 	if c == '-' {
-		s.em = 1
-		s.hold = append(s.hold, c)
+		e.prefix = 1
+		s.held = append(s.held, c)
 	}
 	return false
 }

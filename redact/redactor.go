@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -55,16 +56,13 @@ func New(cfg *Config) (*Redactor, error) {
 		cfg = &Config{}
 	}
 	r := &Redactor{
-		mask:        cfg.Mask,
+		mask:        cmp.Or(cfg.Mask, DefaultMask),
 		fingerprint: cfg.Fingerprint,
 		minLen:      cfg.MinSecretLen,
 		policy:      cfg.ShortSecrets,
 		literalOnly: cfg.LiteralOnly,
 		noPatterns:  cfg.NoPatterns,
-		logger:      cfg.Logger,
-	}
-	if r.mask == "" {
-		r.mask = DefaultMask
+		logger:      cmp.Or(cfg.Logger, slog.Default()),
 	}
 	if strings.HasSuffix(r.mask, "]") {
 		r.maskPrefix, r.maskSuffix = r.mask[:len(r.mask)-1]+":", "]"
@@ -73,9 +71,6 @@ func New(cfg *Config) (*Redactor, error) {
 	}
 	if r.minLen <= 0 {
 		r.minLen = DefaultMinSecretLen
-	}
-	if r.logger == nil {
-		r.logger = slog.Default()
 	}
 	if r.policy != RefuseShort && r.policy != WarnShort {
 		return nil, fmt.Errorf("redact: unknown ShortSecretPolicy %d", int(r.policy))

@@ -3,7 +3,6 @@ package redact_test
 import (
 	"bytes"
 	"errors"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -205,6 +204,17 @@ func TestAddPolicy(t *testing.T) {
 		// 3-character ones are not.
 		assert.Equal(t, "[REDACTED]", r.String("cHcx"))
 	})
+	t.Run("nil logger is slog.Default", func(t *testing.T) {
+		// Not parallel: it swaps the process's default logger.
+		var logs bytes.Buffer
+		prev := slog.Default()
+		slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+		t.Cleanup(func() { slog.SetDefault(prev) })
+		r := newR(t, &redact.Config{ShortSecrets: redact.WarnShort})
+		require.NoError(t, r.Add("pw1"))
+		assert.Contains(t, logs.String(), "level=WARN", "the warning reaches slog.Default()")
+		assert.NotContains(t, logs.String(), "pw1")
+	})
 	t.Run("min len", func(t *testing.T) {
 		r := newR(t, &redact.Config{MinSecretLen: 3})
 		require.NoError(t, r.Add("pw1"))
@@ -258,4 +268,4 @@ func TestErrorsArePrefixed(t *testing.T) {
 	assert.Equal(t, "RefuseShort", redact.RefuseShort.String())
 }
 
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
