@@ -1,0 +1,5 @@
+//go:build !unix
+
+package execbridge
+
+func tooManyFiles(error) bool { return false }
