@@ -38,11 +38,11 @@ type connState struct {
 	ctx      context.Context // canceled when the connection ends
 	sessions sync.WaitGroup  // session goroutines
 
-	mu         sync.Mutex // guards the fields below
-	open       int        // open channels
-	noMore     bool       // no-more-sessions@openssh.com received
-	idleTimer  *time.Timer
-	drainWake  chan struct{} // closed when the last channel closes while draining
+	mu        sync.Mutex // guards the fields below
+	open      int        // open channels
+	noMore    bool       // no-more-sessions@openssh.com received
+	idleTimer *time.Timer
+	drainWake chan struct{} // closed when the last channel closes while draining
 }
 
 // serveConn is ServeConn; drain, when it is closed, refuses new sessions

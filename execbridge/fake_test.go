@@ -82,17 +82,17 @@ func (b *fakeBackend) next(tb testing.TB) *fakeProc {
 }
 
 type fakeProc struct {
-	spec             ProcessSpec
-	stdinR, stdoutR  *io.PipeReader
-	stderrR          *io.PipeReader
-	stdinW, stdoutW  *io.PipeWriter
-	stderrW          *io.PipeWriter
-	exitErr          error
-	exited           chan struct{}
-	signals          chan string
-	resizes          chan [2]int
-	closeOnce        sync.Once
-	killed           chan struct{} // closed by Close
+	spec            ProcessSpec
+	stdinR, stdoutR *io.PipeReader
+	stderrR         *io.PipeReader
+	stdinW, stdoutW *io.PipeWriter
+	stderrW         *io.PipeWriter
+	exitErr         error
+	exited          chan struct{}
+	signals         chan string
+	resizes         chan [2]int
+	closeOnce       sync.Once
+	killed          chan struct{} // closed by Close
 }
 
 func (p *fakeProc) Read(b []byte) (int, error)  { return p.stdoutR.Read(b) }
