@@ -61,17 +61,76 @@ const (
 	valueLine                      // other Authorization schemes: the line end or the closing quote
 )
 
-// sensitiveKeys end the names of keys whose value is masked, compared
-// case-insensitively against the end of the key ("DOCKER_PASSWORD",
-// "client_secret", "X-Auth-Token", "spring.datasource.password").
-// Deliberately absent: "pass", "pwd" (PWD is the working directory) and a
-// bare "key" (sort_key, monkey): their false positives would garble
-// ordinary output. URL queries use the wider list in url.go.
-var sensitiveKeys = [...]string{
-	"password", "passwd", "passphrase", "secret", "token",
-	"apikey", "api_key", "api-key", "access_key", "accesskey",
-	"private_key", "privatekey", "credential", "credentials",
-	"signature", "authorization",
+// sensitiveKeys returns the names that end a key whose value is masked,
+// compared case-insensitively against the end of the key
+// ("DOCKER_PASSWORD", "client_secret", "X-Auth-Token",
+// "spring.datasource.password", "secretKey"). A name of two words is
+// listed with each separator people write between them: none, '_', '-'
+// and '.' ("apikey", "api_key", "api-key", "api.key"); case covers
+// "apiKey" and "API_KEY".
+//
+// Deliberately absent: a bare "key" (sort_key, monkey), whose false
+// positives would garble ordinary output; "pass", "pwd" and "auth" count
+// only as a whole word (see sensitiveWord). URL queries add the exact
+// names in url.go.
+func sensitiveKeys() []string {
+	keys := []string{
+		"password", "passwd", "passphrase", "secret", "token",
+		"credential", "credentials", "signature", "authorization",
+	}
+	for _, w := range [...][2]string{{"api", "key"}, {"access", "key"}, {"private", "key"}, {"secret", "key"}} {
+		for _, sep := range [...]string{"", "_", "-", "."} {
+			keys = append(keys, w[0]+sep+w[1])
+		}
+	}
+	return keys
+}
+
+// sensitiveWord reports whether the key name id ends in a short word that
+// names a credential only when it stands as a word: "pwd" and "pass" after
+// a separator or a lower-case letter or digit ("MYSQL_PWD", "db-pass",
+// "dbPass"), never alone (PWD is the working directory, "pass=3" a count)
+// nor inside a word (OLDPWD, bypass, compass); "auth" also alone, as in a
+// Docker config.json's "auth" (base64 of user:password), but not inside a
+// word (oauth, author).
+func sensitiveWord(id []byte) bool {
+	for _, w := range [...]struct {
+		word  string
+		alone bool
+	}{{"pwd", false}, {"pass", false}, {"auth", true}} {
+		if !hasSuffixFold(id, w.word) {
+			continue
+		}
+		i := len(id) - len(w.word) // where the word starts
+		if i == 0 {
+			if w.alone {
+				return true
+			}
+			continue
+		}
+		switch p := id[i-1]; {
+		case p == '_' || p == '-' || p == '.':
+			return true
+		case ('a' <= p && p <= 'z' || '0' <= p && p <= '9') && 'A' <= id[i] && id[i] <= 'Z':
+			return true // camelCase: dbPass
+		}
+	}
+	return false
+}
+
+// sensitiveKey reports whether the key name id names a credential (see
+// sensitiveKeys and sensitiveWord), and whether it is Authorization, whose
+// value starts with a scheme.
+func sensitiveKey(id []byte) (auth, ok bool) {
+	if len(id) == 0 {
+		return false, false
+	}
+	for _, k := range keysByLast[lower(id[len(id)-1])] {
+		if hasSuffixFold(id, k) {
+			return k == "authorization", true
+		}
+	}
+	return false, sensitiveWord(id)
 }
 
 // Byte classes of the pattern stage: constant lookup tables.
@@ -83,13 +142,18 @@ var (
 	pemBodyByte  = byteSet(func(c byte) bool { return isAlnum(c) || in(c, "+/=\r\n\t \\:,-") })
 	authorityEnd = byteSet(func(c byte) bool { return c <= ' ' || c == 0x7f || in(c, "/?#\"'`<>\\") })
 	unquotedEnd  = byteSet(func(c byte) bool { return c <= ' ' || in(c, ",;&\"'`)]}<>") })
-	// keysByLast lists the sensitive keys by their last byte.
+	// keysByLast lists sensitiveKeys by their last byte.
 	keysByLast = func() (t [256][]string) {
-		for _, k := range sensitiveKeys {
+		for _, k := range sensitiveKeys() {
 			t[k[len(k)-1]] = append(t[k[len(k)-1]], k)
 		}
 		return t
 	}()
+	// keyEnd holds the last bytes of every sensitive key and word, upper
+	// and lower case: a key name that ends in another byte is none.
+	keyEnd = byteSet(func(c byte) bool {
+		return len(keysByLast[lower(c)]) > 0 || in(lower(c), "dsh") // pwd, pass, auth
+	})
 )
 
 func byteSet(f func(byte) bool) (t [256]bool) {
@@ -316,7 +380,7 @@ func (s *patStage) idle(b []byte) []byte {
 		if i > 0 {
 			switch p := b[i-1]; c {
 			case ':', '=':
-				if identByte[p] && len(keysByLast[lower(p)]) == 0 {
+				if identByte[p] && !keyEnd[p] {
 					continue
 				}
 			case '/':
@@ -400,23 +464,13 @@ func (s *patStage) keyBefore(b []byte, i int) (auth, ok bool) {
 		j--
 	}
 	end := j
-	if end == 0 {
-		return false, false
-	}
-	keys := keysByLast[lower(t[end-1])]
-	if len(keys) == 0 {
+	if end == 0 || !keyEnd[t[end-1]] {
 		return false, false
 	}
 	for j > 0 && identByte[t[j-1]] {
 		j--
 	}
-	id := t[j:end]
-	for _, k := range keys {
-		if hasSuffixFold(id, k) {
-			return k == "authorization", true
-		}
-	}
-	return false, false
+	return sensitiveKey(t[j:end])
 }
 
 // urlBefore reports whether the '/' at b[i] completes "://", and whether

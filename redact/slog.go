@@ -14,8 +14,9 @@ import (
 //
 //   - A string value is redacted like String.
 //   - The value of an attribute whose key names a credential (it ends in
-//     password, secret, token, api_key, authorization, ... as for
-//     password= pairs) is replaced by the mask whatever its kind.
+//     password, secret, token, api_key, private-key, ..., or in the word
+//     pwd, pass or auth, as for password= pairs) is replaced by the mask
+//     whatever its kind.
 //   - An error value becomes the error returned by Error, still an error.
 //   - A *url.URL or url.URL becomes the string URL makes of it.
 //   - Any other value of kind Any becomes the redacted text of its "%+v"
@@ -122,7 +123,7 @@ func (r *Redactor) attr(a slog.Attr) slog.Attr {
 	if v.Kind() == slog.KindGroup {
 		return slog.Attr{Key: key, Value: slog.GroupValue(r.attrs(v.Group())...)}
 	}
-	if isSensitiveName([]byte(a.Key)) {
+	if _, ok := sensitiveKey([]byte(a.Key)); ok {
 		s := v.String()
 		if s == "" {
 			return slog.String(key, "")
