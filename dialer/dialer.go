@@ -79,7 +79,7 @@ func New(sshURL string, cfg *Config) (*Dialer, error) {
 	}
 	t, err := parseURL(sshURL)
 	if err != nil {
-		return nil, &Error{Op: OpParseURL, URL: redact.URL(sshURL), Err: err,
+		return nil, &Error{Op: OpParseURL, URL: rejectedURL(sshURL), Err: err,
 			Hint: "want ssh://[user@]host[:port][/path/to/docker.sock]"}
 	}
 	d := &Dialer{cfg: *cfg, url: t.redacted(), live: map[*conn]struct{}{}}

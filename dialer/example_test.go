@@ -44,7 +44,7 @@ func ExampleNew_invalidURL() {
 	_, err := dialer.New("ssh://admin:hunter2-secret@host:22?socket=/x", nil)
 	fmt.Println(err)
 	// Output:
-	// dialer: ssh://admin:[REDACTED]@host:22?socket=/x: parse URL: query parameters are not allowed; want ssh://[user@]host[:port][/path/to/docker.sock]
+	// dialer: ssh://[REDACTED]@host:22?socket=/x: parse URL: query parameters are not allowed; want ssh://[user@]host[:port][/path/to/docker.sock]
 }
 
 // A Config for a program that brings its own files and logs each stage.

@@ -131,7 +131,7 @@ func (r *resolver) jumps(list string, notes *[]string, depth int) ([]endpoint, e
 	for i, hop := range strings.Split(list, ",") {
 		hu, hh, hp, err := parseJump(strings.TrimSpace(hop))
 		if err != nil {
-			return nil, fmt.Errorf("ProxyJump %q: %w", hop, err)
+			return nil, fmt.Errorf("ProxyJump %q: %w", rejectedURL(strings.TrimSpace(hop)), err)
 		}
 		jep, jhc, err := r.endpoint(hh, hu, hp)
 		if err != nil {

@@ -7,6 +7,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/dockssh/dockssh/internal/logtext"
+	"github.com/dockssh/dockssh/redact"
 )
 
 // target is a parsed ssh:// URL.
@@ -21,6 +25,14 @@ type target struct {
 // parseURL parses ssh://[user[:password]@]host[:port][/socket/path]. Its
 // errors never contain the raw input, which may hold a password.
 func parseURL(raw string) (*target, error) {
+	// An '@' after the host means a '/', '?' or '#' typed into a password
+	// ended the authority early. net/url then sees another URL, or none,
+	// and may take a part of the password for the path or the port.
+	if rest, ok := afterScheme(raw); ok {
+		if end := strings.IndexAny(rest, "/?#"); end >= 0 && strings.Contains(rest[end:], "@") {
+			return nil, errors.New("'@' after the host: percent-encode '/', '?' and '#' in a password (%2F, %3F, %23)")
+		}
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Error quotes the whole input; keep only the reason, and
@@ -80,6 +92,38 @@ func parseURL(raw string) (*target, error) {
 	}
 	return t, nil
 }
+
+// afterScheme returns what follows "://" in raw.
+func afterScheme(raw string) (string, bool) {
+	_, rest, ok := strings.Cut(raw, "://")
+	return rest, ok
+}
+
+// rejectedURL is how a URL that parseURL refused may be shown. Where its
+// user info ends is unknown (a '/', '?' or '#' in a password cuts it
+// short), so everything between "://" and the last '@' is masked before
+// any message is built; sensitive query values are masked too, control
+// characters replaced and the length bounded.
+func rejectedURL(raw string) string {
+	s := raw
+	if rest, ok := afterScheme(raw); ok {
+		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+			s = raw[:len(raw)-len(rest)] + redact.DefaultMask + rest[at:]
+		}
+	} else if at := strings.LastIndexByte(raw, '@'); at >= 0 {
+		s = redact.DefaultMask + raw[at:]
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, redact.URL(s))
+	return logtext.Clip(s, maxShownURL)
+}
+
+// maxShownURL bounds a rejected URL in messages.
+const maxShownURL = 200
 
 // describeURLErr names what net/url disliked without quoting the input.
 func describeURLErr(err error) string {

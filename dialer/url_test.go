@@ -59,6 +59,9 @@ func TestParseURLErrors(t *testing.T) {
 		"ssh://host%2Fpath":              "URL",
 		"ssh://user:secret@host:bad":     "port",
 		"ssh://user:secret@host:9999999": "port",
+		"ssh://user:12/secret@host":      "percent-encode",
+		"ssh://user:se?cret@host":        "percent-encode",
+		"ssh://user:se#cret@host":        "percent-encode",
 	}
 	for in, want := range cases {
 		_, err := parseURL(in)
@@ -66,6 +69,22 @@ func TestParseURLErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), want, "parseURL(%q)", in)
 			assert.NotContains(t, err.Error(), "secret", "parseURL(%q) leaks", in)
 		}
+	}
+}
+
+func TestRejectedURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"ssh://user:Sup3r/S3cret@host":          "ssh://[REDACTED]@host",
+		"ssh://user:Sup3r?S3cret@host:22/x":     "ssh://[REDACTED]@host:22/x",
+		"ssh://user:Sup3r#S3cret@host":          "ssh://[REDACTED]@host",
+		"ssh://admin:hunter2@host:22?socket=/x": "ssh://[REDACTED]@host:22?socket=/x",
+		"ssh://host:0":                          "ssh://host:0",
+		"user:pw/x@host":                        "[REDACTED]@host",
+		"ssh://u:p@h/a\nb?token=t":              "ssh://[REDACTED]@h/a?b?token=[REDACTED]",
+		"ssh://u:p@h/\x1b[31m":                  "ssh://[REDACTED]@h/?[31m",
+		"ssh://h/" + strings.Repeat("a", 300):   "ssh://h/" + strings.Repeat("a", maxShownURL-len("ssh://h/")) + "...",
+	} {
+		assert.Equal(t, want, rejectedURL(in), "rejectedURL(%q)", in)
 	}
 }
 

@@ -13,6 +13,15 @@ import (
 // also handles strings that net/url refuses (a bad escape, a space, a bad
 // port) and scheme-less forms such as "user:pass@host/path". Everything
 // else is kept byte for byte.
+//
+// An unescaped '/', '?' or '#' in a password ends the authority early
+// ("ssh://u:pa/ss@host" has the host "u:pa" to net/url, which refuses it).
+// So when an '@' follows and what precedes that separator is no
+// [user[:password]@]host[:port], the user info is everything between "://"
+// and the last '@', and it is masked whole: "ssh://[REDACTED]@host". When
+// it does read as one, that reading stands: in "ssh://u:12/34@host" the
+// host is "u", the port 12 and "/34@host" the path, as for net/url, and
+// "https://example.com/@alice" keeps its path.
 func URL(raw string) string {
 	return redactURL(raw, func(dst []byte, _ string) []byte { return append(dst, DefaultMask...) })
 }
@@ -77,12 +86,12 @@ func redactURL(raw string, mask func(dst []byte, v string) []byte) string {
 		scheme = raw[j:i]
 		out = append(out, raw[:i+3]...)
 		rest = raw[i+3:]
-		end := indexAuthorityEnd(rest)
+		end := looseAuthorityEnd(rest)
 		authority, rest = rest[:end], rest[end:]
 	} else if strings.HasPrefix(raw, "//") {
 		// Network-path reference: "//user:pass@host/path".
 		out = append(out, "//"...)
-		end := indexAuthorityEnd(raw[2:]) + 2
+		end := looseAuthorityEnd(raw[2:]) + 2
 		authority, rest = raw[2:end], raw[end:]
 	} else if end := indexAuthorityEnd(raw); strings.Contains(raw[:end], "@") {
 		// Scheme-less: "user:pass@host/path" or scp-like "git@host:repo".
@@ -91,7 +100,12 @@ func redactURL(raw string, mask func(dst []byte, v string) []byte) string {
 	}
 	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
 		ui := authority[:at]
-		if c := strings.IndexByte(ui, ':'); c >= 0 {
+		if strings.ContainsAny(ui, "/?#") {
+			// A password cut short by a separator (see
+			// looseAuthorityEnd): where the user name ends is unknown.
+			out = mask(out, unescape(ui, url.PathUnescape))
+			changed = true
+		} else if c := strings.IndexByte(ui, ':'); c >= 0 {
 			out = append(out, ui[:c+1]...)
 			if pw := ui[c+1:]; pw != "" {
 				out = mask(out, unescape(pw, url.PathUnescape))
@@ -137,6 +151,55 @@ func redactURL(raw string, mask func(dst []byte, v string) []byte) string {
 		return raw
 	}
 	return string(out)
+}
+
+// looseAuthorityEnd returns where the authority at the start of s, the part
+// of raw after "://" or "//", ends. Normally at the first '/', '?' or '#';
+// but when an '@' comes later and what stands before that first separator
+// is no [user[:password]@]host[:port], an unescaped '/', '?' or '#' in a
+// password cut it short: then the authority runs to the last '@' and on to
+// the end of the host, so that no part of the password is left outside
+// the user info.
+func looseAuthorityEnd(s string) int {
+	end := indexAuthorityEnd(s)
+	at := strings.LastIndexByte(s, '@')
+	if at < end {
+		return end
+	}
+	hostPort := s[:end]
+	if i := strings.LastIndexByte(hostPort, '@'); i >= 0 {
+		hostPort = hostPort[i+1:]
+	}
+	if isHostPort(hostPort) {
+		return end
+	}
+	return at + indexAuthorityEnd(s[at:])
+}
+
+// isHostPort reports whether s reads as host[:port]: a registered name or
+// an IPv4 address (letters, digits, "-._~%" and bytes above 0x7f), or an IP
+// literal in brackets, then optionally ':' and 1 to 5 digits.
+func isHostPort(s string) bool {
+	host, port := s, ""
+	if i := strings.LastIndexByte(s, ':'); i >= 0 && !strings.HasSuffix(s, "]") {
+		host, port = s[:i], s[i+1:]
+		if port == "" || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
+			return false
+		}
+	}
+	if strings.HasPrefix(host, "[") {
+		return strings.HasSuffix(host, "]") && !strings.ContainsAny(host[1:len(host)-1], "[]/?#@")
+	}
+	if host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if c < 0x80 && !isAlnum(c) && strings.IndexByte("-._~%", c) < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // indexAuthorityEnd returns where the authority at the start of s ends.

@@ -1,6 +1,9 @@
 package redact_test
 
 import (
+	"math/rand/v2"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -37,6 +40,17 @@ func TestURL(t *testing.T) {
 		{"not a url", "hello world", "hello world"},
 		{"empty", "", ""},
 		{"idempotent", "ssh://bob:[REDACTED]@host?token=[REDACTED]", "ssh://bob:[REDACTED]@host?token=[REDACTED]"},
+		// net/url refuses these: an unescaped '/', '?' or '#' in the
+		// password cut the authority short, so everything up to the last
+		// '@' is masked.
+		{"slash in password", "ssh://user:Sup3r/S3cret@host", "ssh://[REDACTED]@host"},
+		{"question mark in password", "ssh://user:Sup3r?S3cret@host:22/x", "ssh://[REDACTED]@host:22/x"},
+		{"hash in password", "ssh://user:Sup3r#S3cret@host/var/run/docker.sock", "ssh://[REDACTED]@host/var/run/docker.sock"},
+		{"several separators", "https://u:a/b?c#d@h/p?token=t", "https://[REDACTED]@h/p?token=[REDACTED]"},
+		{"network path, slash in password", "//u:p/w@host/x", "//[REDACTED]@host/x"},
+		// net/url accepts these as they are; they are read its way.
+		{"at in path", "https://example.com:8443/users/@alice", "https://example.com:8443/users/@alice"},
+		{"at in query", "https://h/p?email=a@b.example", "https://h/p?email=a@b.example"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,4 +69,54 @@ func TestRedactorURL(t *testing.T) {
 	fp := newR(t, &redact.Config{Fingerprint: true, FingerprintKey: []byte("k"), Secrets: []string{"p@ssword1"}})
 	// The fingerprint of the escaped password is that of the secret.
 	assert.Equal(t, "ssh://u:"+fp.String("p@ssword1")+"@h", fp.URL("ssh://u:p%40ssword1@h"))
+}
+
+// TestURLNeverShowsPassword: whatever bytes a password holds, typed into a
+// URL as they are or percent-encoded, URL does not show it. The documented
+// exception is a password whose text before its first '/', '?' or '#'
+// makes "user:password" read as user:port or user:pass@host (then the URL
+// means something else, for net/url too), so the generator starts every
+// password with a letter and puts no '@' before such a separator.
+func TestURLNeverShowsPassword(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 5000 {
+		pw := randomPassword(rng)
+		for _, form := range []string{pw, url.PathEscape(pw), url.QueryEscape(pw)} {
+			for _, raw := range []string{
+				"ssh://bob:" + form + "@host.example:22/var/run/docker.sock",
+				"https://bob:" + form + "@host.example/p?x=1",
+				"//bob:" + form + "@host.example/p",
+			} {
+				got := redact.URL(raw)
+				if strings.Contains(got, pw) || (len(form) >= 8 && strings.Contains(got, form)) {
+					t.Fatalf("#%d: URL(%q) = %q shows the password %q", i, raw, got, pw)
+				}
+			}
+		}
+	}
+}
+
+// randomPassword returns 8 to 24 bytes: a letter, then printable ASCII,
+// with now and then a control byte, DEL or a byte above 0x7f, and no '@'
+// before the first '/', '?' or '#'.
+func randomPassword(rng *rand.Rand) string {
+	b := []byte{byte('a' + rng.IntN(26))}
+	separated := false
+	for n := 7 + rng.IntN(17); n > 0; n-- {
+		var c byte
+		switch rng.IntN(20) {
+		case 0:
+			c = byte(rng.IntN(0x20))
+		case 1:
+			c = 0x7f + byte(rng.IntN(0x81))
+		default:
+			c = byte(0x20 + rng.IntN(0x5f))
+		}
+		if c == '@' && !separated {
+			c = '!'
+		}
+		separated = separated || strings.IndexByte("/?#", c) >= 0
+		b = append(b, c)
+	}
+	return string(b)
 }
