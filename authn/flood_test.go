@@ -262,13 +262,7 @@ func TestFlood(t *testing.T) {
 	if !*floodFlag {
 		t.Skip("measurement; run with -authn.flood (about a minute)")
 	}
-	probe, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).Dial("tcp", "127.0.0.1:1")
-	if err != nil && strings.Contains(err.Error(), "assign requested address") {
-		t.Skip("cannot bind 127.0.0.2 here")
-	}
-	if probe != nil {
-		probe.Close()
-	}
+	requireLocalAddr(t, net.IPv4(127, 0, 0, 2))
 	var rows []string
 	for _, penalties := range []bool{true, false} {
 		c := startFloodChild(t, penalties)

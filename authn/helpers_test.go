@@ -22,21 +22,51 @@ import (
 	"github.com/dockssh/dockssh/authn"
 )
 
-// requireTool returns the path of an OpenSSH tool. Without it the test
-// fails on CI (CI=true or DOCKSSH_REQUIRE_DOCKER=1) and is skipped, loudly,
-// elsewhere.
+// mustNotSkip reports whether a test that cannot run here must fail
+// rather than skip: on CI (CI=true) and wherever DOCKSSH_REQUIRE_DOCKER=1
+// says the whole suite is expected to run.
+func mustNotSkip() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("DOCKSSH_REQUIRE_DOCKER") == "1"
+}
+
+// skipOrFail ends a test that cannot run here: loudly skipped, or failed
+// where mustNotSkip says so.
+func skipOrFail(tb testing.TB, msg string) {
+	tb.Helper()
+	if mustNotSkip() {
+		tb.Fatal(msg + " (and CI=true or DOCKSSH_REQUIRE_DOCKER=1 forbids skipping)")
+	}
+	tb.Skip("SKIPPING: " + msg)
+}
+
+// requireTool returns the path of an OpenSSH tool; without it the test
+// is skipped, or fails (skipOrFail).
 func requireTool(tb testing.TB, name string) string {
 	tb.Helper()
 	p, err := exec.LookPath(name)
 	if err == nil {
 		return p
 	}
-	msg := fmt.Sprintf("authn: %s not found in PATH (install openssh-client); this test needs the real OpenSSH %s", name, name)
-	if os.Getenv("CI") == "true" || os.Getenv("DOCKSSH_REQUIRE_DOCKER") == "1" {
-		tb.Fatal(msg)
-	}
-	tb.Skip("SKIPPING: " + msg)
+	skipOrFail(tb, fmt.Sprintf("authn: %s not found in PATH (install openssh-client); this test needs the real OpenSSH %s", name, name))
 	return ""
+}
+
+// requireLocalAddr checks that a TCP connection from ip to a listener on
+// 127.0.0.1 can be made (127.0.0.2 on Linux; other systems route only
+// 127.0.0.1 unless an alias is added); without it the test is skipped, or
+// fails (skipOrFail).
+func requireLocalAddr(tb testing.TB, ip net.IP) {
+	tb.Helper()
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	defer probe.Close()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", probe.Addr().String())
+	if err != nil {
+		skipOrFail(tb, fmt.Sprintf("authn: cannot connect from %s to 127.0.0.1 on this machine: %v", ip, err))
+		return
+	}
+	c.Close()
 }
 
 // key is a key pair made by the real ssh-keygen.

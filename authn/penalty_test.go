@@ -183,14 +183,7 @@ func TestPenaltyMaxSources(t *testing.T) {
 // TestPenaltiesOverTCP penalizes 127.0.0.2 with real connections while
 // 127.0.0.1 keeps logging in.
 func TestPenaltiesOverTCP(t *testing.T) {
-	probe, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	pc, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).Dial("tcp", probe.Addr().String())
-	probe.Close()
-	if err != nil {
-		t.Skipf("SKIPPING: cannot bind 127.0.0.2 on this machine: %v", err)
-	}
-	pc.Close()
+	requireLocalAddr(t, net.IPv4(127, 0, 0, 2))
 
 	log, logs := newLogger()
 	a, err := authn.New(&authn.Config{
