@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/dockssh/dockssh/internal/logtext"
 )
 
 // keyCache holds the identity files a Dialer has loaded, so a passphrase is
@@ -241,7 +243,7 @@ func (k *keyCache) load(path string, passphrase PassphraseFunc) ([]ssh.Signer, e
 			return nil, k.fail(path, fmt.Errorf("identity file %s: wrong passphrase or damaged key", path))
 		}
 	} else if err != nil {
-		return nil, fmt.Errorf("identity file %s: not a usable private key (%s)", path, keyParseReason(err))
+		return nil, fmt.Errorf("identity file %s: not a usable private key (%s)", path, logtext.Clip(err.Error(), 80))
 	}
 	clear(data)
 	signers := []ssh.Signer{signer}
@@ -267,16 +269,6 @@ func (k *keyCache) fail(path string, err error) error {
 	}
 	k.failed[path] = err
 	return err
-}
-
-// keyParseReason keeps x/crypto's short reasons (they carry no key
-// material) and nothing else.
-func keyParseReason(err error) string {
-	msg := err.Error()
-	if len(msg) > 80 {
-		msg = msg[:80]
-	}
-	return msg
 }
 
 func readPublicKey(path string) (ssh.PublicKey, error) {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/dockssh/dockssh/internal/shquote"
 )
 
 // remoteCommand returns the command line that sshd hands to the remote
@@ -17,46 +19,7 @@ func remoteCommand(dockerBin, socket string) string {
 		args = append(args, "--host=unix://"+socket)
 	}
 	args = append(args, "system", "dial-stdio")
-	return shellJoin(args)
-}
-
-// shellJoin quotes each argument for a POSIX shell and joins them with
-// spaces. Arguments made only of characters that no shell treats specially
-// stay as they are, so the command reads naturally in logs and ps.
-func shellJoin(args []string) string {
-	quoted := make([]string, len(args))
-	for i, a := range args {
-		quoted[i] = shellQuote(a)
-	}
-	return strings.Join(quoted, " ")
-}
-
-// shellQuote quotes s for a POSIX shell: inside single quotes nothing is
-// special, and each single quote in s is written as a closing quote, a
-// backslash-escaped quote and an opening quote.
-func shellQuote(s string) string {
-	if s == "" {
-		return "''"
-	}
-	safe := true
-	for i := 0; i < len(s); i++ {
-		if !isShellSafe(s[i]) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-func isShellSafe(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("_-./:@%+=,", c) >= 0
+	return shquote.Join(args)
 }
 
 // checkRemoteArg rejects what no quoting makes safe everywhere: control

@@ -2,11 +2,14 @@ package dialer
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/dockssh/dockssh/hostkeys"
 )
 
 // Config configures a Dialer. A nil *Config, like the zero Config, means:
@@ -37,9 +40,12 @@ type Config struct {
 	// /etc/ssh/ssh_known_hosts2). Missing files count as empty.
 	KnownHostsFiles []string
 	// HostKeyPolicy decides what happens to an unknown host. The zero
-	// value, HostKeyStrict, refuses it. StrictHostKeyChecking in
-	// ssh_config is deliberately not read: the program chooses.
-	HostKeyPolicy HostKeyPolicy
+	// value, hostkeys.Strict, refuses it; hostkeys.AcceptNew trusts it
+	// on first use and appends its key to the first known_hosts file;
+	// hostkeys.Insecure accepts any key, changed or revoked ones too,
+	// with a warning. StrictHostKeyChecking in ssh_config is
+	// deliberately not read: the program chooses.
+	HostKeyPolicy hostkeys.Policy
 	// HostKeyCheck replaces the known_hosts check. nil means the hostkeys
 	// package with KnownHostsFiles and HostKeyPolicy. Use it to pin a key
 	// the program stores itself.
@@ -99,8 +105,12 @@ type Config struct {
 	// after EOF.
 	CloseGrace time.Duration
 
-	// Logger receives debug lines for each stage and warnings, through a
-	// redacting handler. nil means no logging.
+	// Logger receives warnings (a password in the URL, a dead SSH
+	// connection, an insecure host key policy) and, at level Debug, a
+	// line for each stage, all through a redacting handler. nil means
+	// slog.Default(), whose default handler prints Info and above, so the
+	// debug lines stay silent; slog.New(slog.DiscardHandler) silences
+	// everything.
 	Logger *slog.Logger
 	// DialTCP opens the TCP connection to the SSH server (or the first
 	// ProxyJump hop). nil means a net.Dialer. Tests use it to count or
@@ -123,24 +133,6 @@ type PassphraseFunc func(path string) ([]byte, error)
 // that host.
 type HostKeyFunc func(hostport string, knownHosts []string) (ssh.HostKeyCallback, []string, error)
 
-// HostKeyPolicy decides what happens when a server's host key is not in
-// known_hosts. A changed or revoked key is refused under every policy
-// except HostKeyInsecure.
-type HostKeyPolicy int
-
-const (
-	// HostKeyStrict refuses unknown hosts (OpenSSH's
-	// StrictHostKeyChecking=yes).
-	HostKeyStrict HostKeyPolicy = iota
-	// HostKeyAcceptNew trusts an unknown host on first use and appends
-	// its key to the first known_hosts file (StrictHostKeyChecking=
-	// accept-new).
-	HostKeyAcceptNew
-	// HostKeyInsecure accepts any host key and logs a warning with its
-	// fingerprint. Only for throwaway test setups.
-	HostKeyInsecure
-)
-
 // PasswordPolicy decides what a password in the URL may do. The dialer
 // keeps it in a byte slice that it zeroes when it is no longer needed; Go
 // cannot wipe the caller's URL string or the copies x/crypto makes.
@@ -157,6 +149,19 @@ const (
 	// PasswordRefuse makes New fail on a URL that contains a password.
 	PasswordRefuse
 )
+
+// String returns "once", "keep" or "refuse".
+func (p PasswordPolicy) String() string {
+	switch p {
+	case PasswordOnce:
+		return "once"
+	case PasswordKeep:
+		return "keep"
+	case PasswordRefuse:
+		return "refuse"
+	}
+	return fmt.Sprintf("PasswordPolicy(%d)", int(p))
+}
 
 // Transport chooses how a conn reaches the remote Docker daemon.
 type Transport int
@@ -176,6 +181,17 @@ const (
 	// for a minute before streamlocal is tried again.
 	TransportStreamLocal
 )
+
+// String returns "dial-stdio" or "streamlocal".
+func (t Transport) String() string {
+	switch t {
+	case TransportDialStdio:
+		return "dial-stdio"
+	case TransportStreamLocal:
+		return "streamlocal"
+	}
+	return fmt.Sprintf("Transport(%d)", int(t))
+}
 
 // Defaults for zero Config fields.
 const (

@@ -26,8 +26,10 @@ const exitWait = 2 * time.Second
 type Addr struct {
 	// URL is the redacted ssh:// URL of the destination.
 	URL string
-	// Transport is "dial-stdio" or "streamlocal".
-	Transport string
+	// Transport is how the conn reaches the daemon: TransportDialStdio,
+	// or TransportStreamLocal when the server opened the streamlocal
+	// channel (a refused one falls back to dial-stdio).
+	Transport Transport
 }
 
 // Network returns "ssh".
@@ -103,9 +105,9 @@ type wreq struct {
 }
 
 func newConn(d *Dialer, sc *sshConn, ch ssh.Channel, reqs <-chan *ssh.Request, session bool) *conn {
-	transport := "streamlocal"
+	transport := TransportStreamLocal
 	if session {
-		transport = "dial-stdio"
+		transport = TransportDialStdio
 	}
 	c := &conn{
 		d: d, sc: sc, ch: ch, session: session,

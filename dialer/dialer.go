@@ -1,10 +1,10 @@
 package dialer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -90,10 +90,7 @@ func New(sshURL string, cfg *Config) (*Dialer, error) {
 		}
 		d.password = t.password
 	}
-	base := cfg.Logger
-	if base == nil {
-		base = discardLogger()
-	}
+	base := cmp.Or(cfg.Logger, slog.Default())
 	// Every message and log line goes through the redactor, which knows
 	// the password (and masks URL passwords and key material it does not
 	// know). A short password is masked anyway, with redact's warning.
@@ -106,7 +103,7 @@ func New(sshURL string, cfg *Config) (*Dialer, error) {
 	}
 	d.log = slog.New(d.red.Handler(base.Handler()))
 	if d.password != nil {
-		d.log.Warn("dialer: the URL contains a password; prefer keys or an agent (the password is redacted from logs and errors)", "url", d.url, "policy", policyName(cfg.PasswordPolicy))
+		d.log.Warn("dialer: the URL contains a password; prefer keys or an agent (the password is redacted from logs and errors)", "url", d.url, "policy", cfg.PasswordPolicy)
 	}
 
 	d.remoteDocker = cfg.RemoteDocker
@@ -150,7 +147,7 @@ func New(sshURL string, cfg *Config) (*Dialer, error) {
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.log.Debug("dialer: destination resolved", "url", d.url, "addr", d.dest.addr(), "user", d.dest.user,
-		"jumps", len(d.dest.jumps), "known_hosts", d.dest.knownHosts, "agent", d.dest.agentSocket != "", "command", d.dest.command, "transport", transportName(cfg.Transport))
+		"jumps", len(d.dest.jumps), "known_hosts", d.dest.knownHosts, "agent", d.dest.agentSocket != "", "command", d.dest.command, "transport", cfg.Transport)
 	return d, nil
 }
 
@@ -411,7 +408,7 @@ func (d *Dialer) openFailure(ctx context.Context, sc *sshConn, err error, sessio
 	return &Error{Op: OpSession, URL: d.url, Err: err, scrub: d.scrub}
 }
 
-var errExecRefused = errors.New("exec request refused")
+var errExecRefused = errors.New("dialer: exec request refused")
 
 type openResult struct {
 	ch   ssh.Channel
@@ -590,23 +587,4 @@ func orDefault[T int | time.Duration](v, def T) T {
 		return def
 	}
 	return v
-}
-
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func policyName(p PasswordPolicy) string {
-	switch p {
-	case PasswordKeep:
-		return "keep"
-	case PasswordRefuse:
-		return "refuse"
-	}
-	return "once"
-}
-
-func transportName(t Transport) string {
-	if t == TransportStreamLocal {
-		return "streamlocal"
-	}
-	return "dial-stdio"
 }

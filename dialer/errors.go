@@ -2,7 +2,6 @@ package dialer
 
 import (
 	"errors"
-	"net"
 	"strings"
 )
 
@@ -32,11 +31,11 @@ var (
 	// ErrSessionLimit means every allowed SSH connection refused a new
 	// session (sshd's MaxSessions) and Config.MaxConnections allows no
 	// more connections.
-	ErrSessionLimit = errors.New("all SSH connections refuse new sessions (sshd MaxSessions)")
+	ErrSessionLimit = errors.New("dialer: all SSH connections refuse new sessions (sshd MaxSessions)")
 
 	// ErrConnectionLost means the SSH connection under a conn ended (the
 	// server went away, the link died and keepalive noticed, or Close).
-	ErrConnectionLost = errors.New("SSH connection lost")
+	ErrConnectionLost = errors.New("dialer: SSH connection lost")
 )
 
 // Error is the error of a failed dial or conn operation. Its message names
@@ -116,9 +115,12 @@ func (e *Error) Unwrap() error { return e.Err }
 // os.ErrDeadlineExceeded are net.Errors, and a conn's deadline errors are
 // a TimeoutError.
 
-// TimeoutError is the error of a conn operation that hit its deadline. It
-// is a net.Error whose Timeout reports true, it wraps os.ErrDeadlineExceeded,
-// and errors.As finds the *Error inside it.
+// TimeoutError is the error of a conn operation that hit its deadline. Its
+// Timeout method reports true (os.IsTimeout(err) is true), it wraps
+// os.ErrDeadlineExceeded (errors.Is), and errors.As finds the *Error inside
+// it. It does not implement net.Error's deprecated Temporary method, so it
+// is no net.Error itself; errors.As(err, &netErr) finds
+// os.ErrDeadlineExceeded, a net.Error whose Timeout reports true.
 type TimeoutError struct {
 	// Err is the conn's error, whose Err is os.ErrDeadlineExceeded.
 	Err *Error
@@ -129,13 +131,8 @@ func (e *TimeoutError) Error() string { return e.Err.Error() }
 // Timeout reports true.
 func (e *TimeoutError) Timeout() bool { return true }
 
-// Temporary reports true: a later deadline may let the operation succeed.
-func (e *TimeoutError) Temporary() bool { return true }
-
 // Unwrap returns the *Error.
 func (e *TimeoutError) Unwrap() error { return e.Err }
-
-var _ net.Error = (*TimeoutError)(nil)
 
 // quoteStderr keeps the remote's stderr readable on one line: trailing
 // newlines go, inner ones stay visible as " | ", and control characters

@@ -58,7 +58,7 @@ func TestUnknownHost(t *testing.T) {
 	_, err := d.DialContext(t.Context(), "tcp", "")
 	require.ErrorIs(t, err, hostkeys.ErrUnknownHost)
 
-	cfg.HostKeyPolicy = dialer.HostKeyAcceptNew
+	cfg.HostKeyPolicy = hostkeys.AcceptNew
 	d = newDialer(t, srv, "", cfg)
 	c, err := d.DialContext(t.Context(), "tcp", "")
 	require.NoError(t, err)

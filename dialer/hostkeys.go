@@ -30,7 +30,7 @@ func (d *Dialer) defaultHostKeys(hostport string, files []string) (ssh.HostKeyCa
 		var err error
 		kh, err = hostkeys.New(&hostkeys.Config{
 			Files:  files,
-			Policy: hostKeyPolicy(d.cfg.HostKeyPolicy),
+			Policy: d.cfg.HostKeyPolicy,
 			Logger: d.log,
 		})
 		if err != nil {
@@ -48,14 +48,4 @@ func (d *Dialer) defaultHostKeys(hostport string, files []string) (ssh.HostKeyCa
 		d.khMu.Unlock()
 	}
 	return kh.HostKeyCallback(), kh.HostKeyAlgorithms(hostport), nil
-}
-
-func hostKeyPolicy(p HostKeyPolicy) hostkeys.Policy {
-	switch p {
-	case HostKeyAcceptNew:
-		return hostkeys.AcceptNew
-	case HostKeyInsecure:
-		return hostkeys.Insecure
-	}
-	return hostkeys.Strict
 }

@@ -102,7 +102,7 @@ func TestStreamLocal(t *testing.T) {
 			c, err := d.DialContext(t.Context(), "tcp", "")
 			require.NoError(t, err)
 			conns = append(conns, c)
-			assert.Equal(t, "streamlocal", c.RemoteAddr().(*dialer.Addr).Transport)
+			assert.Equal(t, dialer.TransportStreamLocal, c.RemoteAddr().(*dialer.Addr).Transport)
 		}
 		for i, c := range conns {
 			io.WriteString(c, "n"+string(rune('0'+i)))

@@ -74,12 +74,16 @@ func newResolver(cfg *Config) (*resolver, error) {
 	return r, nil
 }
 
-// localUserName is the user OpenSSH logs in as when nothing names one.
+// localUserName is the user OpenSSH logs in as when nothing names one: the
+// name of the process's uid in the user database, from os/user.Current
+// (which, in a build without cgo, falls back to $USER for a uid that
+// /etc/passwd does not list). "" when even that fails; then the URL or
+// ssh_config must name the user, as ssh says "No user exists for uid".
 func localUserName() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
+	if u, err := user.Current(); err == nil {
 		return u.Username
 	}
-	return os.Getenv("USER")
+	return ""
 }
 
 // resolve turns a parsed URL into a destination.

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/dockssh/dockssh/internal/sshmatch"
 )
 
 // hostConfig is what an ssh_config file says about one host, first value
@@ -55,7 +57,7 @@ type sshConfigReader struct {
 const maxIncludeDepth = 16
 
 // errConfigLoop is returned for Include nested too deep (usually a loop).
-var errConfigLoop = errors.New("include files nested more than 16 levels (an Include loop?)")
+var errConfigLoop = errors.New("dialer: include files nested more than 16 levels (an Include loop?)")
 
 // resolveState is the evaluation state of one lookup.
 type resolveState struct {
@@ -109,7 +111,7 @@ func (r *sshConfigReader) evaluate(st *resolveState, path, data string, depth in
 		}
 		switch key {
 		case "host":
-			active = matchPatternList(st.alias, args)
+			active = sshmatch.NewList(args, true).Match(st.alias)
 			continue
 		case "match":
 			ok, note := r.evalMatch(st, args)
@@ -224,16 +226,16 @@ func (r *sshConfigReader) evalMatch(st *resolveState, args []string) (bool, stri
 				return false, fmt.Sprintf("Match %s without an argument skipped", crit)
 			}
 			i++
-			pats := strings.Split(args[i], ",")
+			pats := sshmatch.SplitList(args[i], true)
 			switch crit {
 			case "host":
-				ok = matchPatternList(st.currentHost(), pats)
+				ok = pats.Match(st.currentHost())
 			case "originalhost":
-				ok = matchPatternList(st.alias, pats)
+				ok = pats.Match(st.alias)
 			case "user":
-				ok = matchPatternList(st.currentUser(r.localUser), pats)
+				ok = pats.Match(st.currentUser(r.localUser))
 			case "localuser":
-				ok = matchPatternList(r.localUser, pats)
+				ok = pats.Match(r.localUser)
 			}
 		default:
 			return false, fmt.Sprintf("Match block with criterion %q skipped (dialer never runs commands and does not canonicalize host names)", crit)
@@ -337,54 +339,6 @@ func splitArgs(s string) ([]string, error) {
 		}
 		args = append(args, b.String())
 	}
-}
-
-// matchPatternList reports whether name matches a list of OpenSSH host
-// patterns: it matches when some pattern matches and no negated ("!")
-// pattern does. Comparison ignores ASCII case, as host names do.
-func matchPatternList(name string, patterns []string) bool {
-	name = strings.ToLower(name)
-	matched := false
-	for _, p := range patterns {
-		p = strings.ToLower(p)
-		if neg, ok := strings.CutPrefix(p, "!"); ok {
-			if globMatch(neg, name) {
-				return false
-			}
-			continue
-		}
-		if globMatch(p, name) {
-			matched = true
-		}
-	}
-	return matched
-}
-
-// globMatch matches '*' (any run) and '?' (one byte). It backtracks only to
-// the last '*', so its cost is O(len(pattern)*len(name)) at worst.
-func globMatch(pattern, name string) bool {
-	p, n := 0, 0
-	starP, starN := -1, 0
-	for n < len(name) {
-		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == name[n]):
-			p++
-			n++
-		case p < len(pattern) && pattern[p] == '*':
-			starP, starN = p, n
-			p++
-		case starP >= 0:
-			p = starP + 1
-			starN++
-			n = starN
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
 }
 
 // expandHostName expands %h (the alias) and %% in a HostName value.

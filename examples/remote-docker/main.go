@@ -23,6 +23,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/dockssh/dockssh/dialer"
+	"github.com/dockssh/dockssh/hostkeys"
 )
 
 func main() {
@@ -48,7 +49,7 @@ func main() {
 		cfg.IdentityFiles = []string{*identity}
 	}
 	if *acceptNew {
-		cfg.HostKeyPolicy = dialer.HostKeyAcceptNew
+		cfg.HostKeyPolicy = hostkeys.AcceptNew
 	}
 	if *fast {
 		cfg.Transport = dialer.TransportStreamLocal
