@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/dockssh/dockssh/internal/logtext"
 )
 
 // Method names an SSH user authentication method (RFC 4252).
@@ -58,8 +61,8 @@ type Config struct {
 
 	// RevokedKeysFile, if not empty, names a file in the format of
 	// RevokedKeys, one entry per line, re-read when it changes. If it
-	// cannot be read or a line does not parse, every public key is
-	// refused until it is fixed (as sshd does with RevokedKeys).
+	// cannot be read, is removed or a line does not parse, every public
+	// key is refused until it is fixed (as sshd does with RevokedKeys).
 	RevokedKeysFile string
 
 	// Methods lists the sequences of methods that complete a login, as
@@ -108,10 +111,7 @@ func New(cfg *Config) (*Authenticator, error) {
 	if cfg == nil {
 		return nil, errors.New("authn: nil Config: no authentication mechanism configured")
 	}
-	a := &Authenticator{log: cfg.Logger, now: cfg.Now, maxTries: cfg.MaxAuthTries}
-	if a.log == nil {
-		a.log = slog.Default()
-	}
+	a := &Authenticator{log: cmp.Or(cfg.Logger, slog.Default()), now: cfg.Now, maxTries: cfg.MaxAuthTries}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -206,7 +206,7 @@ func (a *Authenticator) Allow(remote net.Addr) error {
 		return nil
 	}
 	if err := a.penalties.check(remote); err != nil {
-		a.log.Debug("authn: connection refused: source penalized", "remote", addrString(remote))
+		a.log.Debug("authn: connection refused: source penalized", "remote", logtext.Addr(remote))
 		return err
 	}
 	return nil
@@ -453,8 +453,8 @@ func (a *Authenticator) authLog(c ssh.ConnMetadata, method string, err error) {
 // method, result, and key fingerprint when there is a key.
 func (a *Authenticator) attemptLog(level slog.Level, c ssh.ConnMetadata, m Method, result string, key *KeyInfo, extra ...any) {
 	attrs := []any{
-		"user", truncate(c.User(), 128),
-		"remote", addrString(c.RemoteAddr()),
+		"user", logtext.Clip(c.User(), 128),
+		"remote", logtext.Addr(c.RemoteAddr()),
 		"method", string(m),
 		"result", result,
 	}
@@ -464,17 +464,10 @@ func (a *Authenticator) attemptLog(level slog.Level, c ssh.ConnMetadata, m Metho
 			attrs = append(attrs, "key_source", key.Source)
 		}
 		if key.CertKeyID != "" || key.CAFingerprint != "" {
-			attrs = append(attrs, "cert_key_id", truncate(key.CertKeyID, 128),
+			attrs = append(attrs, "cert_key_id", logtext.Clip(key.CertKeyID, 128),
 				"cert_serial", strconv.FormatUint(key.CertSerial, 10), "ca_fingerprint", key.CAFingerprint)
 		}
 	}
 	attrs = append(attrs, extra...)
 	a.log.Log(context.Background(), level, "authn: "+result, attrs...)
-}
-
-func addrString(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	return a.String()
 }

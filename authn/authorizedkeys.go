@@ -19,8 +19,12 @@ type AuthorizedKeysConfig struct {
 	// Files name authorized_keys files whose keys may log in under any
 	// user name, as with docker-ssh's AUTHORIZED_KEYS. Each file is
 	// stat'ed on every public key attempt and re-read when its inode,
-	// size or modification time changed. A file that is missing at New is
-	// an error; one deleted later counts as empty.
+	// size, modification time, mode, owner or change time changed. A
+	// file that is missing at New is an error; one deleted later counts
+	// as empty. While one of them cannot be used as a whole (unreadable,
+	// mode 000, not a regular file, not text), no key logs in through
+	// authorized_keys at all: the broken file might have been the one to
+	// restrict or remove the key.
 	Files []string
 
 	// Content holds authorized_keys lines given in memory (for example
@@ -30,7 +34,9 @@ type AuthorizedKeysConfig struct {
 
 	// UserFile, if non-nil, names the authorized_keys file of a user
 	// (OpenSSH's AuthorizedKeysFile): its keys let in only that user.
-	// A missing file means no keys. See UserFilePattern.
+	// A missing file means no keys. While the file cannot be used as a
+	// whole, or cannot even be stat'ed, that user's key logins are
+	// refused. See UserFilePattern.
 	UserFile UserFileFunc
 }
 
@@ -97,15 +103,18 @@ type keyDB struct {
 	cas  map[string][]*keyLine // cert-authority lines, by CA key wire encoding
 }
 
-var emptyKeyDB = &keyDB{}
-
-// keyTypes are the key type names an authorized_keys line may start with.
-// "ssh-dss" is listed so that such a line parses as a key rather than as
-// options; x/crypto's server never accepts DSA signatures.
-var keyTypes = map[string]bool{
-	ssh.KeyAlgoRSA: true, "ssh-dss": true,
-	ssh.KeyAlgoECDSA256: true, ssh.KeyAlgoECDSA384: true, ssh.KeyAlgoECDSA521: true,
-	ssh.KeyAlgoED25519: true, ssh.KeyAlgoSKECDSA256: true, ssh.KeyAlgoSKED25519: true,
+// isKeyType reports whether typ is a key type name an authorized_keys
+// line may start with. "ssh-dss" is one so that such a line parses as a
+// key rather than as options; x/crypto's server never accepts DSA
+// signatures.
+func isKeyType(typ string) bool {
+	switch typ {
+	case ssh.KeyAlgoRSA, "ssh-dss",
+		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+		ssh.KeyAlgoED25519, ssh.KeyAlgoSKECDSA256, ssh.KeyAlgoSKED25519:
+		return true
+	}
+	return false
 }
 
 // maxLineLen bounds an authorized_keys line (OpenSSH reads keys of up to
@@ -160,14 +169,14 @@ func parseAuthorizedKeyLine(line string) (*keyLine, error) {
 	if strings.HasSuffix(typ, "-cert-v01@openssh.com") {
 		return nil, errors.New("certificates cannot be listed in authorized_keys; list their CA with cert-authority")
 	}
-	if !keyTypes[typ] {
+	if !isKeyType(typ) {
 		end, err := optionsEnd(line)
 		if err != nil {
 			return nil, err
 		}
 		optStr = line[:end]
 		typ, rest = cutField(strings.TrimLeft(line[end:], " \t"))
-		if !keyTypes[typ] {
+		if !isKeyType(typ) {
 			if strings.HasSuffix(typ, "-cert-v01@openssh.com") {
 				return nil, errors.New("certificates cannot be listed in authorized_keys; list their CA with cert-authority")
 			}

@@ -209,10 +209,13 @@ func TestAuthorizedKeysReload(t *testing.T) {
 	require.NoError(t, os.Chtimes(path, before.ModTime(), before.ModTime()))
 	assert.True(t, login(k1))
 
-	// A whole-file error keeps the last good version, and is logged.
+	// A whole-file error refuses every key until the file is fixed, and
+	// is logged.
 	writeFile(t, path, "\x00\x01 not a text file")
+	assert.False(t, login(k1))
+	assert.NotEmpty(t, logs.find(t, map[string]string{"msg": fileUnusableMsg, "file": path}))
+	writeFile(t, path, "restrict "+k1.line+"\n")
 	assert.True(t, login(k1))
-	assert.NotEmpty(t, logs.find(t, map[string]string{"msg": "authn: cannot use new version of file; keeping the last good version", "file": path}))
 
 	// A removed file grants nothing.
 	require.NoError(t, os.Remove(path))

@@ -267,7 +267,12 @@ func TestRevocationFileFailsClosed(t *testing.T) {
 	writeFile(t, rev, "# fixed\n")
 	_, err = cb.PublicKeyCallback(conn("u"), k.public)
 	require.NoError(t, err)
+	// A removed list fails closed too, as in sshd (a revocation we
+	// cannot read must not be skipped).
 	require.NoError(t, os.Remove(rev))
+	_, err = cb.PublicKeyCallback(conn("u"), k.public)
+	require.Error(t, err)
+	writeFile(t, rev, "")
 	_, err = cb.PublicKeyCallback(conn("u"), k.public)
 	require.NoError(t, err)
 

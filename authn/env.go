@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/dockssh/dockssh/internal/logtext"
 )
 
 // LookupFunc looks up a configuration variable, as os.LookupEnv does.
@@ -72,7 +74,7 @@ func ConfigFromEnv(lookup LookupFunc) (*Config, error) {
 		}
 		return &Config{AuthorizedKeys: &AuthorizedKeysConfig{Files: []string{v}}}, nil
 	}
-	return nil, fmt.Errorf("authn: unknown AUTH_MECHANISM %q (want noAuth, simpleAuth, multiUser or publicKey)", truncate(mech, 40))
+	return nil, fmt.Errorf("authn: unknown AUTH_MECHANISM %q (want noAuth, simpleAuth, multiUser or publicKey)", logtext.Clip(mech, 40))
 }
 
 // looksLikeKeys tells authorized_keys content from a path.
@@ -81,7 +83,7 @@ func looksLikeKeys(v string) bool {
 		return true
 	}
 	typ, rest := cutField(strings.TrimSpace(v))
-	return keyTypes[typ] && rest != ""
+	return isKeyType(typ) && rest != ""
 }
 
 // ParseAuthTuples parses docker-ssh's AUTH_TUPLES:
@@ -114,7 +116,7 @@ func ParseAuthTuples(s string) ([]PasswordUser, error) {
 		case pw == "":
 			return fmt.Errorf("authn: AUTH_TUPLES tuple %d has an empty password", n)
 		case seen[user]:
-			return fmt.Errorf("authn: AUTH_TUPLES tuple %d repeats user %q", n, truncate(user, 64))
+			return fmt.Errorf("authn: AUTH_TUPLES tuple %d repeats user %q", n, logtext.Clip(user, 64))
 		}
 		if err := checkUserName(user); err != nil {
 			return fmt.Errorf("authn: AUTH_TUPLES tuple %d: %w", n, err)

@@ -1,6 +1,7 @@
 package authn_test
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -199,4 +200,17 @@ func FuzzParseAuthTuples(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, users, again)
 	})
+}
+
+// TestNilLoggerMeansSlogDefault: a nil Config.Logger sends authn's lines
+// to slog.Default(), as a nil logger does in every package of the module;
+// slog.New(slog.DiscardHandler) is how to silence them.
+func TestNilLoggerMeansSlogDefault(t *testing.T) {
+	log, logs := newLogger()
+	prev := slog.Default()
+	slog.SetDefault(log)
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	_, err := authn.New(&authn.Config{InsecureNoAuthentication: true})
+	require.NoError(t, err)
+	assert.Contains(t, logs.String(), "authentication is DISABLED")
 }

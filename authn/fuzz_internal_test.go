@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"unicode/utf8"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -68,7 +67,7 @@ func FuzzAuthorizedKeyLine(f *testing.F) {
 		if err != nil || l == nil {
 			return
 		}
-		if !keyTypes[l.key.Type()] {
+		if !isKeyType(l.key.Type()) {
 			t.Fatalf("parseAuthorizedKeyLine(%q) accepted key type %q", s, l.key.Type())
 		}
 	})
@@ -96,34 +95,6 @@ func FuzzAddrPatterns(f *testing.F) {
 	})
 }
 
-// FuzzWildcardMatch compares wildcardMatch with a regular expression.
-func FuzzWildcardMatch(f *testing.F) {
-	f.Add("a*b?c", "axxbyc")
-	f.Add("*.*.*", "1.2.3")
-	f.Fuzz(func(t *testing.T, p, s string) {
-		if len(p) > 64 || len(s) > 64 || !utf8.ValidString(p) || !utf8.ValidString(s) {
-			return
-		}
-		// The reference works on runes; wildcardMatch on bytes, which
-		// only differ for '?' against multi-byte runes.
-		if strings.ContainsRune(p, '?') && !isASCII(s) {
-			return
-		}
-		if got, want := wildcardMatch(p, s), globRegexp(p).MatchString(s); got != want {
-			t.Fatalf("wildcardMatch(%q, %q) = %v, want %v", p, s, got, want)
-		}
-	})
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 // FuzzParseHash: stored hashes from a file never panic the parser nor
 // yield parameters beyond the limits.
 func FuzzParseHash(f *testing.F) {
@@ -136,6 +107,46 @@ func FuzzParseHash(f *testing.F) {
 		}
 		if h, ok := v.(*argon2Hash); ok && (h.memory > maxArgon2Memory || h.time > maxArgon2Time || len(h.key) > maxArgon2KeyLen) {
 			t.Fatalf("parseHash(%q) accepted %+v", s, h)
+		}
+	})
+}
+
+// FuzzUsersFile: a users file never panics the parser, and the promise
+// about repeated names holds: a name that starts two non-comment lines
+// (the text before the first ':', or the whole line) gets no account.
+func FuzzUsersFile(f *testing.F) {
+	const argon = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$RdescudvJCsgt3ub+b+dWRWJTmaaJObGRdescudvJCs"
+	const bcrypt = "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
+	for _, s := range []string{
+		"alice:" + argon + "\nbob:" + bcrypt + "\n",
+		"# comment\n\nalice:" + argon + "\nalice:" + bcrypt + "\n",
+		"alice:$2b$10$bad\nalice:" + bcrypt + "\n",
+		"alice\nalice:" + argon + "\n",
+		"  alice:" + argon + "  \r\n\x00",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		users, err := parseUsersLines("users", data, discardLogger())
+		if err != nil {
+			return
+		}
+		lines := map[string]int{}
+		for _, line := range strings.Split(string(data), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || line[0] == '#' {
+				continue
+			}
+			name, _, _ := strings.Cut(line, ":")
+			lines[name]++
+		}
+		for name, v := range users {
+			if v == nil {
+				t.Fatalf("parseUsersLines(%q): nil verifier for %q", data, name)
+			}
+			if lines[name] != 1 {
+				t.Fatalf("parseUsersLines(%q) kept %q, which starts %d lines", data, name, lines[name])
+			}
 		}
 	})
 }

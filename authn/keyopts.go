@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dockssh/dockssh/internal/logtext"
 )
 
 // permits are the session features OpenSSH lets a key or certificate
@@ -194,7 +196,7 @@ func (o *keyOptions) apply(name, value string, hasValue bool, seen map[string]bo
 		}
 		n, _, ok := strings.Cut(value, "=")
 		if !ok || !validEnvName(n) {
-			return fmt.Errorf(`environment=%q: want NAME=value with NAME of letters, digits and '_'`, truncate(value, 40))
+			return fmt.Errorf(`environment=%q: want NAME=value with NAME of letters, digits and '_'`, logtext.Clip(value, 40))
 		}
 		if len(o.environment) >= maxOptionValues {
 			return errors.New("too many environment= options")
@@ -239,7 +241,7 @@ func (o *keyOptions) apply(name, value string, hasValue bool, seen map[string]bo
 			return err
 		}
 		if err := checkHostPort(value, true); err != nil {
-			return fmt.Errorf("permitopen=%q: %w", truncate(value, 80), err)
+			return fmt.Errorf("permitopen=%q: %w", logtext.Clip(value, 80), err)
 		}
 		if len(o.permitOpen) >= maxOptionValues {
 			return errors.New("too many permitopen= options")
@@ -250,7 +252,7 @@ func (o *keyOptions) apply(name, value string, hasValue bool, seen map[string]bo
 			return err
 		}
 		if err := checkHostPort(value, false); err != nil {
-			return fmt.Errorf("permitlisten=%q: %w", truncate(value, 80), err)
+			return fmt.Errorf("permitlisten=%q: %w", logtext.Clip(value, 80), err)
 		}
 		if len(o.permitListen) >= maxOptionValues {
 			return errors.New("too many permitlisten= options")
@@ -261,20 +263,13 @@ func (o *keyOptions) apply(name, value string, hasValue bool, seen map[string]bo
 			return err
 		}
 		if _, err := strconv.ParseUint(value, 10, 31); err != nil {
-			return fmt.Errorf("tunnel=%q: want a device number", truncate(value, 20))
+			return fmt.Errorf("tunnel=%q: want a device number", logtext.Clip(value, 20))
 		}
 		o.tunnel = value
 	default:
 		return fmt.Errorf("unknown option %s", quoteName(name))
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }
 
 func validEnvName(n string) bool {
@@ -340,16 +335,16 @@ func parseExpiryTime(v string) (time.Time, error) {
 	case 14:
 		layout = "20060102150405"
 	default:
-		return time.Time{}, fmt.Errorf("expiry-time=%q: want YYYYMMDD[HHMM[SS]][Z]", truncate(v, 20))
+		return time.Time{}, fmt.Errorf("expiry-time=%q: want YYYYMMDD[HHMM[SS]][Z]", logtext.Clip(v, 20))
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return time.Time{}, fmt.Errorf("expiry-time=%q: want YYYYMMDD[HHMM[SS]][Z]", truncate(v, 20))
+			return time.Time{}, fmt.Errorf("expiry-time=%q: want YYYYMMDD[HHMM[SS]][Z]", logtext.Clip(v, 20))
 		}
 	}
 	t, err := time.ParseInLocation(layout, s, loc)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("expiry-time=%q: %v", truncate(v, 20), err)
+		return time.Time{}, fmt.Errorf("expiry-time=%q: %v", logtext.Clip(v, 20), err)
 	}
 	return t, nil
 }

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/dockssh/dockssh/internal/logtext"
 )
 
 // CertificateConfig configures OpenSSH user certificates signed by
@@ -27,7 +31,10 @@ type CertificateConfig struct {
 	// TrustedCAKeysFile, if not empty, names a file of CA public keys,
 	// one per line in authorized_keys format without options; '#' starts
 	// a comment. It is re-read when it changes; a line that does not
-	// parse is refused and logged.
+	// parse is refused and logged. While the file cannot be used as a
+	// whole (unreadable, mode 000, not a regular file, not text), every
+	// certificate whose CA is not in TrustedCAKeys is refused; a deleted
+	// file trusts no CA.
 	TrustedCAKeysFile string
 }
 
@@ -48,7 +55,7 @@ func newKeyStore(cfg *Config, log *slog.Logger, now func() time.Time) (*keyStore
 	s := &keyStore{log: log, now: now, cas: map[string]bool{}}
 	if ak := cfg.AuthorizedKeys; ak != nil {
 		for _, f := range ak.Files {
-			src := newFileSource(f, "authorized_keys file", emptyKeyDB, func(data []byte) (*keyDB, error) {
+			src := newFileSource(f, "authorized_keys file", &keyDB{}, true, func(data []byte) (*keyDB, error) {
 				return parseAuthorizedKeys(f, data, log)
 			}, log)
 			if err := src.load(); err != nil {
@@ -79,7 +86,7 @@ func newKeyStore(cfg *Config, log *slog.Logger, now func() time.Time) (*keyStore
 		}
 		if cc.TrustedCAKeysFile != "" {
 			path := cc.TrustedCAKeysFile
-			s.caFile = newFileSource(path, "trusted CA keys file", map[string]bool{}, func(data []byte) (map[string]bool, error) {
+			s.caFile = newFileSource(path, "trusted CA keys file", map[string]bool{}, true, func(data []byte) (map[string]bool, error) {
 				return parseCAKeys(path, data, log)
 			}, log)
 			if err := s.caFile.load(); err != nil {
@@ -93,7 +100,7 @@ func newKeyStore(cfg *Config, log *slog.Logger, now func() time.Time) (*keyStore
 	}
 	if cfg.RevokedKeysFile != "" {
 		path := cfg.RevokedKeysFile
-		s.revFile = newFileSource(path, "revoked keys file", map[string]bool{}, func(data []byte) (map[string]bool, error) {
+		s.revFile = newFileSource(path, "revoked keys file", map[string]bool{}, false, func(data []byte) (map[string]bool, error) {
 			return parseRevoked(path, data)
 		}, log)
 		if err := s.revFile.load(); err != nil {
@@ -129,7 +136,7 @@ func parseCAKeys(name string, data []byte, log *slog.Logger) (map[string]bool, e
 // parsePlainKeyLine parses "keytype base64 [comment]" with no options.
 func parsePlainKeyLine(line string) (ssh.PublicKey, error) {
 	typ, rest := cutField(line)
-	if !keyTypes[typ] {
+	if !isKeyType(typ) {
 		return nil, fmt.Errorf("unknown key type %s (options are not allowed here)", quoteName(typ))
 	}
 	return parseKeyField(typ, rest)
@@ -184,17 +191,23 @@ type userFiles struct {
 
 const maxUserFiles = 1024
 
-func (u *userFiles) get(user string) *keyDB {
+// get returns user's authorized_keys database: nil when the user has no
+// file, and an error when the file exists but cannot be used (or cannot
+// even be stat'ed), in which case the user's key logins are refused.
+func (u *userFiles) get(user string) (*keyDB, error) {
 	path, ok := u.fn(user)
 	if !ok || path == "" {
-		return nil
+		return nil, nil
 	}
 	u.mu.Lock()
 	src := u.m[path]
 	if src == nil {
 		if _, err := os.Stat(path); err != nil {
 			u.mu.Unlock()
-			return nil
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, nil
+			}
+			return nil, &fileError{what: "authorized_keys file", path: path, err: err}
 		}
 		if len(u.m) >= maxUserFiles {
 			for p := range u.m {
@@ -202,32 +215,52 @@ func (u *userFiles) get(user string) *keyDB {
 				break
 			}
 		}
-		src = newFileSource(path, "authorized_keys file", emptyKeyDB, func(data []byte) (*keyDB, error) {
+		src = newFileSource(path, "authorized_keys file", &keyDB{}, true, func(data []byte) (*keyDB, error) {
 			return parseAuthorizedKeys(path, data, u.log)
 		}, u.log)
 		u.m[path] = src
 	}
 	u.mu.Unlock()
-	db, _ := src.get()
-	return db
+	return src.get()
 }
 
-// dbsFor returns the authorized_keys databases that apply to user.
-func (s *keyStore) dbsFor(user string) []*keyDB {
+// dbsFor returns the authorized_keys databases that apply to user, or an
+// error when one of them cannot be used: then no key may log in through
+// authorized_keys for user, since the broken file might have been the
+// one to restrict (from=, command=, expiry-time=) or to drop the key.
+func (s *keyStore) dbsFor(user string) ([]*keyDB, error) {
 	var dbs []*keyDB
 	for _, src := range s.shared {
-		db, _ := src.get()
+		db, err := src.get()
+		if err != nil {
+			return nil, err
+		}
 		dbs = append(dbs, db)
 	}
 	if s.inline != nil {
 		dbs = append(dbs, s.inline)
 	}
 	if s.userFiles != nil {
-		if db := s.userFiles.get(user); db != nil {
+		db, err := s.userFiles.get(user)
+		if err != nil {
+			return nil, err
+		}
+		if db != nil {
 			dbs = append(dbs, db)
 		}
 	}
-	return dbs
+	return dbs, nil
+}
+
+// unusable is the refusal for a login that needs a file which cannot be
+// used now. The reason names the file, not the problem: that is logged
+// once, when it appears, by the fileSource.
+func unusable(err error) *keyDenied {
+	var fe *fileError
+	if errors.As(err, &fe) {
+		return &keyDenied{reason: fe.what + " " + fe.path + " cannot be used; refusing until it is fixed"}
+	}
+	return &keyDenied{reason: "a key file cannot be used; refusing until it is fixed"}
 }
 
 // keyDenied is why a key was refused, for logs and the error.
@@ -252,10 +285,14 @@ func (s *keyStore) check(user string, ip netip.Addr, hasIP bool, key ssh.PublicK
 	if cert, ok := key.(*ssh.Certificate); ok {
 		return s.checkCert(user, ip, hasIP, cert)
 	}
-	blob := string(key.Marshal())
+	dbs, err := s.dbsFor(user)
+	if err != nil {
+		return nil, limits{}, unusable(err)
+	}
+	blob := key.Marshal()
 	var denied *keyDenied
-	for _, db := range s.dbsFor(user) {
-		for _, l := range db.keys[blob] {
+	for _, db := range dbs {
+		for _, l := range db.keys[string(blob)] {
 			if err := s.lineAllows(l, ip, hasIP); err != nil {
 				denied = err
 				continue
@@ -271,44 +308,34 @@ func (s *keyStore) check(user string, ip netip.Addr, hasIP bool, key ssh.PublicK
 }
 
 func (s *keyStore) checkRevoked(key ssh.PublicKey) error {
-	revoked := s.revoked
+	var fromFile map[string]bool
 	if s.revFile != nil {
-		m, err := s.revFile.get()
-		if err != nil {
-			// Fail closed, like sshd with an unreadable RevokedKeys file.
+		var err error
+		if fromFile, err = s.revFile.get(); err != nil {
+			// Fail closed, as sshd does when it cannot read a RevokedKeys
+			// file, a missing one included (auth_key_is_revoked in
+			// OpenSSH's auth.c treats every error as revoked).
 			return &keyDenied{reason: "revocation list unavailable; refusing all keys"}
 		}
-		if len(m) > 0 {
-			revoked = mergeSets(revoked, m)
-		}
 	}
-	if len(revoked) == 0 {
+	if len(s.revoked) == 0 && len(fromFile) == 0 {
 		return nil
 	}
-	fps := []string{ssh.FingerprintSHA256(key)}
-	if cert, ok := key.(*ssh.Certificate); ok {
-		fps = []string{ssh.FingerprintSHA256(cert.Key), ssh.FingerprintSHA256(cert.SignatureKey)}
-	}
-	for _, fp := range fps {
-		if revoked[fp] {
+	for _, fp := range revokedFingerprints(key) {
+		if s.revoked[fp] || fromFile[fp] {
 			return &keyDenied{reason: "key " + fp + " is revoked"}
 		}
 	}
 	return nil
 }
 
-func mergeSets(a, b map[string]bool) map[string]bool {
-	if len(a) == 0 {
-		return b
+// revokedFingerprints returns the fingerprints whose revocation refuses
+// key: its own, or for a certificate those of its key and its CA.
+func revokedFingerprints(key ssh.PublicKey) []string {
+	if cert, ok := key.(*ssh.Certificate); ok {
+		return []string{ssh.FingerprintSHA256(cert.Key), ssh.FingerprintSHA256(cert.SignatureKey)}
 	}
-	m := make(map[string]bool, len(a)+len(b))
-	for k := range a {
-		m[k] = true
-	}
-	for k := range b {
-		m[k] = true
-	}
-	return m
+	return []string{ssh.FingerprintSHA256(key)}
 }
 
 // lineAllows applies the options of a matching line that restrict who may
@@ -351,12 +378,15 @@ func (s *keyStore) checkCert(user string, ip netip.Addr, hasIP bool, cert *ssh.C
 		CertSerial:    cert.Serial,
 		CAFingerprint: ssh.FingerprintSHA256(cert.SignatureKey),
 	}
-	ca := string(cert.SignatureKey.Marshal())
+	ca := cert.SignatureKey.Marshal()
 	var denied *keyDenied
-	trusted := s.cas[ca]
+	trusted := s.cas[string(ca)]
 	if !trusted && s.caFile != nil {
-		m, _ := s.caFile.get()
-		trusted = m[ca]
+		m, err := s.caFile.get()
+		if err != nil {
+			return nil, limits{}, unusable(err)
+		}
+		trusted = m[string(ca)]
 	}
 	if trusted {
 		lim, err := s.certLimits(cert, user, ip, hasIP)
@@ -366,8 +396,12 @@ func (s *keyStore) checkCert(user string, ip netip.Addr, hasIP bool, cert *ssh.C
 		}
 		denied = err
 	}
-	for _, db := range s.dbsFor(user) {
-		for _, l := range db.cas[ca] {
+	dbs, err := s.dbsFor(user)
+	if err != nil {
+		return nil, limits{}, unusable(err)
+	}
+	for _, db := range dbs {
+		for _, l := range db.cas[string(ca)] {
 			if err := s.lineAllows(l, ip, hasIP); err != nil {
 				denied = err
 				continue
@@ -412,7 +446,7 @@ func (s *keyStore) checkCert(user string, ip netip.Addr, hasIP bool, cert *ssh.C
 // returns what it allows.
 func (s *keyStore) certLimits(cert *ssh.Certificate, principal string, ip netip.Addr, hasIP bool) (limits, *keyDenied) {
 	if !slices.Contains(cert.ValidPrincipals, principal) {
-		return limits{}, &keyDenied{reason: fmt.Sprintf("principal %q not in certificate", truncate(principal, 64))}
+		return limits{}, &keyDenied{reason: fmt.Sprintf("principal %q not in certificate", logtext.Clip(principal, 64))}
 	}
 	checker := ssh.CertChecker{
 		Clock:                    s.now,

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/dockssh/dockssh/internal/sshmatch"
 )
 
 // addrPattern is one entry of an OpenSSH address pattern list: an address,
@@ -117,7 +119,7 @@ func (l addrPatternList) match(ip netip.Addr) bool {
 		if p.prefix.IsValid() {
 			m = p.prefix.Contains(ip)
 		} else {
-			m = wildcardMatch(p.glob, text)
+			m = sshmatch.Glob(p.glob, text)
 		}
 		if m && p.negate {
 			return false
@@ -142,34 +144,6 @@ func parseCIDRList(s string) ([]netip.Prefix, error) {
 		return nil, fmt.Errorf("more than %d source addresses", maxPatterns)
 	}
 	return l, nil
-}
-
-// wildcardMatch matches s against pattern, where '*' matches any run of
-// characters and '?' exactly one, in time O(len(pattern)*len(s)) at worst
-// (no exponential backtracking on hostile patterns).
-func wildcardMatch(pattern, s string) bool {
-	p, i := 0, 0
-	star, mark := -1, 0
-	for i < len(s) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, i
-			p++
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
-			p++
-			i++
-		case star >= 0:
-			p = star + 1
-			mark++
-			i = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
 }
 
 // remoteIP returns the IP address of a connection's remote end; ok is

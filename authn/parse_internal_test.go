@@ -2,7 +2,6 @@ package authn
 
 import (
 	"net/netip"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -119,38 +118,6 @@ func TestAddrPatterns(t *testing.T) {
 		}
 		if got := l.match(netip.MustParseAddr(tt.ip)); got != tt.want {
 			t.Errorf("parseAddrPatterns(%q).match(%s) = %v, want %v", tt.patterns, tt.ip, got, tt.want)
-		}
-	}
-}
-
-// globRegexp is a slow reference for wildcardMatch.
-func globRegexp(p string) *regexp.Regexp {
-	var b strings.Builder
-	b.WriteString(`^`)
-	for _, r := range p {
-		switch r {
-		case '*':
-			b.WriteString(`(?s:.*)`)
-		case '?':
-			b.WriteString(`(?s:.)`)
-		default:
-			b.WriteString(regexp.QuoteMeta(string(r)))
-		}
-	}
-	b.WriteString(`$`)
-	return regexp.MustCompile(b.String())
-}
-
-func TestWildcardMatch(t *testing.T) {
-	for _, tt := range []struct {
-		p, s string
-		want bool
-	}{
-		{"", "", true}, {"*", "", true}, {"?", "", false}, {"a*b", "ab", true}, {"a*b", "axxb", true},
-		{"a*b", "axxbc", false}, {"*a*a*a*a*a*b", strings.Repeat("a", 100), false}, {"**", "x", true},
-	} {
-		if got := wildcardMatch(tt.p, tt.s); got != tt.want {
-			t.Errorf("wildcardMatch(%q, %q) = %v, want %v", tt.p, tt.s, got, tt.want)
 		}
 	}
 }

@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/dockssh/dockssh/internal/logtext"
 )
 
 // PasswordConfig configures password authentication: one user (docker-ssh
@@ -26,7 +29,11 @@ type PasswordConfig struct {
 	// where hash is an argon2id PHC string or a bcrypt hash; blank lines
 	// and lines starting with '#' are ignored. Clear passwords are not
 	// accepted in the file. The file is re-read when it changes; a line
-	// that does not parse is refused and logged with file:line.
+	// that does not parse is refused and logged with file:line, and a
+	// name on more than one line is refused on all of them. While the
+	// file cannot be used as a whole (unreadable, mode 000, not a regular
+	// file, not text), only the names in Users can log in; a deleted file
+	// has no users.
 	File string
 
 	// MaxConcurrentHashes bounds how many argon2id or bcrypt computations
@@ -107,7 +114,7 @@ type passwordDB struct {
 // users file, bounding concurrent hash computations.
 type passwordStore struct {
 	static   map[string]verifier
-	staticDB *passwordDB // used when there is no file
+	staticDB *passwordDB // Users alone: without a file, or while it is unusable
 	file     *fileSource[*passwordDB]
 	clearKey *[32]byte
 	sem      chan struct{}
@@ -146,23 +153,22 @@ func newPasswordStore(cfg *PasswordConfig, log *slog.Logger) (*passwordStore, er
 		}
 		s.static[u.Name] = v
 	}
+	if cfg.File == "" && len(s.static) == 0 {
+		return nil, errors.New("authn: Passwords has neither Users nor File")
+	}
+	var err error
+	if s.staticDB, err = s.newDB(nil); err != nil {
+		return nil, err
+	}
 	if cfg.File != "" {
-		s.file = newFileSource(cfg.File, "users file", (*passwordDB)(nil), func(data []byte) (*passwordDB, error) {
+		// A deleted users file has no users: the static ones remain.
+		s.file = newFileSource(cfg.File, "users file", s.staticDB, true, func(data []byte) (*passwordDB, error) {
 			return s.parseUsersFile(cfg.File, data, log)
 		}, log)
 		if err := s.file.load(); err != nil {
 			return nil, err
 		}
-		return s, nil
 	}
-	if len(s.static) == 0 {
-		return nil, errors.New("authn: Passwords has neither Users nor File")
-	}
-	db, err := s.newDB(nil)
-	if err != nil {
-		return nil, err
-	}
-	s.staticDB = db
 	return s, nil
 }
 
@@ -221,12 +227,29 @@ func (s *passwordStore) newDB(fromFile map[string]verifier) (*passwordDB, error)
 }
 
 // parseUsersFile parses "name:hash" lines. A bad line is refused and
-// logged with file:line; the others are used.
+// logged with file:line; the others are used. A name on more than one
+// line is refused on all of them, whether or not the other lines parse:
+// which one the administrator meant is a guess, and a guess that picks
+// the stale line would let an old password in.
 func (s *passwordStore) parseUsersFile(path string, data []byte, log *slog.Logger) (*passwordDB, error) {
+	users, err := parseUsersLines(path, data, log)
+	if err != nil {
+		return nil, err
+	}
+	return s.newDB(users)
+}
+
+// parseUsersLines parses the lines of a users file into the accounts it
+// grants, as parseUsersFile describes.
+func parseUsersLines(path string, data []byte, log *slog.Logger) (map[string]verifier, error) {
 	if err := checkText(data); err != nil {
 		return nil, err
 	}
 	users := map[string]verifier{}
+	firstLine := map[string]int{} // line of each name's first entry
+	refused := func(where string, args ...any) {
+		log.Error("authn: users file line refused", append([]any{"at", where}, args...)...)
+	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), 64<<10)
 	for n := 1; sc.Scan(); n++ {
@@ -235,24 +258,32 @@ func (s *passwordStore) parseUsersFile(path string, data []byte, log *slog.Logge
 			continue
 		}
 		where := fmt.Sprintf("%s:%d", path, n)
+		// The name is everything before the first ':', the whole line
+		// when there is none: "alice" alone still names alice.
 		name, hash, ok := strings.Cut(line, ":")
+		if first, dup := firstLine[name]; dup {
+			msg := fmt.Sprintf("user also listed on line %d; refusing every line of the user", first)
+			if ok {
+				refused(where, "user", logtext.Clip(name, 64), "err", msg)
+			} else {
+				// Without a ':' the line may be anything pasted: not logged.
+				refused(where, "err", msg)
+			}
+			users[name] = nil
+			continue
+		}
+		firstLine[name] = n
 		if !ok {
-			log.Error("authn: users file line refused", "at", where, "err", "want name:hash")
+			refused(where, "err", "want name:hash")
 			continue
 		}
 		if err := checkUserName(name); err != nil {
-			log.Error("authn: users file line refused", "at", where, "err", err)
-			continue
-		}
-		if _, dup := users[name]; dup {
-			// Two entries for one name: refuse both rather than guess.
-			log.Error("authn: users file line refused", "at", where, "err", "user listed twice; refusing the user", "user", name)
-			users[name] = nil
+			refused(where, "err", err)
 			continue
 		}
 		v, err := parseHash(hash)
 		if err != nil {
-			log.Error("authn: users file line refused", "at", where, "user", name, "err", err)
+			refused(where, "user", name, "err", err)
 			continue
 		}
 		users[name] = v
@@ -260,20 +291,17 @@ func (s *passwordStore) parseUsersFile(path string, data []byte, log *slog.Logge
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	for n, v := range users {
-		if v == nil {
-			delete(users, n)
-		}
-	}
-	return s.newDB(users)
+	maps.DeleteFunc(users, func(_ string, v verifier) bool { return v == nil })
+	return users, nil
 }
 
-func (s *passwordStore) db() *passwordDB {
+// db returns the accounts to check a password against, or an error when
+// the users file cannot be used.
+func (s *passwordStore) db() (*passwordDB, error) {
 	if s.file == nil {
-		return s.staticDB
+		return s.staticDB, nil
 	}
-	db, _ := s.file.get()
-	return db
+	return s.file.get()
 }
 
 // errBusy: too many hash computations at once; the attempt was not
@@ -287,7 +315,12 @@ func (s *passwordStore) verify(user string, password []byte) (bool, error) {
 	if len(password) > maxPasswordLen {
 		return false, fmt.Errorf("authn: password longer than %d bytes refused", maxPasswordLen)
 	}
-	db := s.db()
+	db, fileErr := s.db()
+	if fileErr != nil {
+		// The file does not govern the names in Users: they still log in.
+		// Every other name is refused below.
+		db = s.staticDB
+	}
 	v, known := db.users[user]
 	if !known {
 		v = db.dummy
@@ -298,9 +331,20 @@ func (s *passwordStore) verify(user string, password []byte) (bool, error) {
 		}
 		defer func() { <-s.sem }()
 	}
-	ok := v.verify(password)
-	return ok && known, nil
+	ok := v.verify(password) && known
+	if !ok && fileErr != nil {
+		// The name might be in the users file, which cannot be read now.
+		// Names in Users and the others fail alike, so that the log line
+		// does not tell them apart.
+		return false, errUsersFileUnusable
+	}
+	return ok, nil
 }
+
+// errUsersFileUnusable: a failed password attempt while the users file
+// cannot be used (only PasswordConfig.Users can log in meanwhile). The
+// file's problem itself is logged once, when it appears.
+var errUsersFileUnusable = errors.New("authn: password refused (wrong password or unknown user) while the users file cannot be used")
 
 func (s *passwordStore) acquire() bool {
 	select {

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -197,10 +198,51 @@ func TestUsersFile(t *testing.T) {
 	check("alice", "new-pw", true)
 	check("bob", "bob-pw", false)
 
-	// A file that is not text keeps the last good version.
+	// A file that is not text refuses its users until it is fixed.
 	writeFile(t, path, "alice:\x00garbage\n")
+	check("alice", "new-pw", false)
+	assert.NotEmpty(t, logs.find(t, map[string]string{"msg": fileUnusableMsg, "file": path}))
+	writeFile(t, path, "alice:"+mustBcrypt(t, "new-pw")+"\n")
 	check("alice", "new-pw", true)
-	assert.NotEmpty(t, logs.find(t, map[string]string{"msg": "authn: cannot use new version of file; keeping the last good version"}))
+}
+
+// TestUsersFileNameListedTwice: a name on two lines of a users file is
+// refused on both, whichever of them parses; the other users are not
+// affected.
+func TestUsersFileNameListedTwice(t *testing.T) {
+	good, other := mustBcrypt(t, "pw"), mustBcrypt(t, "other-pw")
+	tests := []struct {
+		name  string
+		lines []string
+	}{
+		{"bad hash then good", []string{"alice:$2b$10$not-a-hash", "alice:" + good}},
+		{"good then bad hash", []string{"alice:" + good, "alice:clear-text"}},
+		{"good twice", []string{"alice:" + good, "alice:" + other}},
+		{"name alone then good", []string{"alice", "alice:" + good}},
+		{"three lines", []string{"alice:x", "alice:" + good, "alice:" + other}},
+		{"apart", []string{"alice:" + good, "bob:" + good, "alice:" + other}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := append([]string{"carol:" + good}, tt.lines...)
+			path := writeFile(t, t.TempDir()+"/users", strings.Join(lines, "\n")+"\n")
+			log, logs := newLogger()
+			a, err := authn.New(&authn.Config{
+				Passwords: &authn.PasswordConfig{File: path},
+				Penalties: &authn.PenaltyConfig{Disabled: true},
+				Logger:    log,
+			})
+			require.NoError(t, err)
+			cb := callbacks(a)
+			for _, pw := range []string{"pw", "other-pw"} {
+				_, err := cb.PasswordCallback(conn("alice"), []byte(pw))
+				assert.Error(t, err, "alice with %q must be refused", pw)
+			}
+			_, err = cb.PasswordCallback(conn("carol"), []byte("pw"))
+			assert.NoError(t, err, "carol is listed once")
+			assert.Contains(t, logs.String(), "user also listed on line 2", "the repeated line must be logged")
+		})
+	}
 }
 
 func TestMaxConcurrentHashes(t *testing.T) {
@@ -276,6 +318,19 @@ func TestUsersAndFile(t *testing.T) {
 		_, err := cb.PasswordCallback(conn(tt.user), []byte(tt.pw))
 		if (err == nil) != tt.ok {
 			t.Errorf("PasswordCallback(%q, %q) = %v, want ok=%v", tt.user, tt.pw, err, tt.ok)
+		}
+	}
+
+	// While the file cannot be used, its users are refused; the file
+	// does not govern the Users entries, which keep working.
+	require.NoError(t, os.Chmod(path, 0))
+	for _, tt := range []struct {
+		user, pw string
+		ok       bool
+	}{{"alice", "config-pw", true}, {"alice", "file-pw", false}, {"bob", "bob-pw", false}} {
+		_, err := cb.PasswordCallback(conn(tt.user), []byte(tt.pw))
+		if (err == nil) != tt.ok {
+			t.Errorf("users file mode 000: PasswordCallback(%q, %q) = %v, want ok=%v", tt.user, tt.pw, err, tt.ok)
 		}
 	}
 }

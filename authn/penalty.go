@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"cmp"
 	"container/heap"
 	"errors"
 	"fmt"
@@ -101,10 +102,10 @@ func newPenaltyBox(cfg *PenaltyConfig, now func() time.Time, log *slog.Logger) (
 		return nil, nil
 	}
 	b := &penaltyBox{
-		authFailure: orDefault(c.AuthFailure, 5*time.Second),
-		keyRefused:  orDefault(c.KeyRefused, time.Second),
-		threshold:   orDefault(c.Threshold, 15*time.Second),
-		max:         orDefault(c.Max, 10*time.Minute),
+		authFailure: cmp.Or(c.AuthFailure, 5*time.Second),
+		keyRefused:  cmp.Or(c.KeyRefused, time.Second),
+		threshold:   cmp.Or(c.Threshold, 15*time.Second),
+		max:         cmp.Or(c.Max, 10*time.Minute),
 		v4bits:      c.IPv4Prefix,
 		v6bits:      c.IPv6Prefix,
 		maxSources:  c.MaxSources,
@@ -139,13 +140,6 @@ func newPenaltyBox(cfg *PenaltyConfig, now func() time.Time, log *slog.Logger) (
 		b.exempt = append(b.exempt, p)
 	}
 	return b, nil
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 // source maps a remote address to its network block; ok is false for

@@ -2,7 +2,6 @@ package authn
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,81 +10,74 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/dockssh/dockssh/internal/filestamp"
 )
 
 // maxFileSize bounds every file authn reads (authorized_keys, users,
 // trusted CA and revocation files). A bigger file is a whole-file error.
 const maxFileSize = 16 << 20
 
-// fileStamp tells versions of a file apart, mostly without reading it: a
-// new inode (the file was replaced, as editors and config managers do), a
-// new size or a new modification time means a new version. An edit that
-// keeps the size within the file system's timestamp granularity keeps both
-// (git's "racily clean" problem), so a file modified shortly before it was
-// read is also compared by the SHA-256 of its contents until its
-// modification time is safely older than the last read.
-type fileStamp struct {
-	info   os.FileInfo
-	size   int64
-	mtime  time.Time
-	sum    [sha256.Size]byte
-	readAt time.Time // wall clock when the contents were read
-}
-
-// racyWindow is how recent a modification time must be, relative to the
-// read, for the stat comparison alone not to be trusted.
-const racyWindow = 2 * time.Second
-
-func newFileStamp(fi os.FileInfo, data []byte) fileStamp {
-	return fileStamp{info: fi, size: fi.Size(), mtime: fi.ModTime(), sum: sha256.Sum256(data), readAt: time.Now()}
-}
-
-// unchanged reports whether fi, from a fresh stat, certainly describes the
-// version read (same), or might not although the stat agrees (racy: the
-// contents must be compared).
-func (s fileStamp) unchanged(fi os.FileInfo) (same, racy bool) {
-	if s.info == nil || !os.SameFile(s.info, fi) || s.size != fi.Size() || !s.mtime.Equal(fi.ModTime()) {
-		return false, false
-	}
-	return true, !fi.ModTime().Before(s.readAt.Add(-racyWindow))
-}
-
 // fileSource holds the parsed contents of one file and re-reads it when a
-// stat on use shows that it changed, so edits take effect without a
-// restart and without a watcher goroutine.
+// stat on use shows that it changed (a new inode, size, modification
+// time, mode, owner or change time; see internal/filestamp), so edits
+// take effect without a restart and without a watcher goroutine.
 //
-// A missing file is an empty file: deleting authorized_keys must revoke
-// access. A file that cannot be read, or that parse rejects as a whole,
-// leaves the last good version in use (and is logged once per version).
+// A version that cannot be used as a whole - the file cannot be stat'ed
+// or read, its mode grants read permission to nobody, it is not a regular
+// file, it is too large or not text - makes get fail until a usable
+// version appears, and the callers refuse every login that would consult
+// the file. This is what sshd does with an authorized_keys or RevokedKeys
+// file it cannot read: keeping the last good version instead would keep
+// alive the keys an edit removed, for as long as the file stays broken.
+// The problem is logged once per change, not on every use.
+//
+// A missing file is an empty file when missingOK (deleting
+// authorized_keys must revoke access), and a problem otherwise (a
+// revocation list that is gone revokes nothing we can know of).
 type fileSource[T any] struct {
-	path  string
-	what  string // "authorized_keys file", "users file", ... for logs
-	parse func(data []byte) (T, error)
-	empty T
-	log   *slog.Logger
+	path      string
+	what      string // "authorized_keys file", "users file", ... for logs
+	parse     func(data []byte) (T, error)
+	empty     T    // the value of a missing file, when missingOK
+	missingOK bool // a missing file is empty rather than a problem
+	log       *slog.Logger
 
-	mu      sync.Mutex // guards the fields below
-	stamp   fileStamp  // version that val (or failed) was read from
-	val     T          // last good version
-	failed  error      // non-nil when the newest version could not be used
-	missing bool       // the file did not exist at the last stat
-	loaded  bool       // some version was read
+	mu     sync.Mutex      // guards the fields below
+	stamp  filestamp.Stamp // version that val (or failed) was read from
+	val    T               // the usable version, when failed is nil
+	failed error           // why the newest version cannot be used
+	logged string          // failed's text when it was logged
+	state  fileState
 }
 
-func newFileSource[T any](path, what string, empty T, parse func([]byte) (T, error), log *slog.Logger) *fileSource[T] {
-	return &fileSource[T]{path: path, what: what, parse: parse, empty: empty, val: empty, log: log}
+// fileState is what a fileSource last saw, so that transitions are
+// logged once.
+type fileState int
+
+const (
+	fileUnread fileState = iota
+	fileGood
+	fileMissing
+	fileFailed
+)
+
+func newFileSource[T any](path, what string, empty T, missingOK bool, parse func([]byte) (T, error), log *slog.Logger) *fileSource[T] {
+	return &fileSource[T]{path: path, what: what, parse: parse, empty: empty, missingOK: missingOK, val: empty, log: log}
 }
 
 // load reads the file for the first time; unlike get it returns every
-// problem so that New can refuse a broken configuration.
+// problem, a missing file included, so that New can refuse a broken
+// configuration.
 func (f *fileSource[T]) load() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	fi, err := os.Stat(f.path)
+	info, err := os.Stat(f.path)
 	if err != nil {
-		return fmt.Errorf("authn: %s %s: %w", f.what, f.path, err)
+		return f.errorf(err)
 	}
-	data, err := f.readData(fi)
+	readAt := time.Now()
+	data, err := f.readData(info)
 	if err != nil {
 		return err
 	}
@@ -93,68 +85,105 @@ func (f *fileSource[T]) load() error {
 	if err != nil {
 		return err
 	}
-	f.val, f.stamp, f.loaded = v, newFileStamp(fi, data), true
+	f.val, f.stamp, f.state = v, filestamp.New(info, data, readAt), fileGood
 	return nil
 }
 
-// get returns the contents to use now. The error is non-nil when the
-// newest version of the file could not be used (the value is then the
-// last good version); callers that must fail closed on such errors, like
-// the revocation list, check it.
+// get returns the contents to use now, or an error when the newest
+// version of the file cannot be used; callers then refuse what the file
+// would have decided (fail closed).
 func (f *fileSource[T]) get() (T, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	fi, err := os.Stat(f.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if !f.missing && f.loaded {
+	info, err := os.Stat(f.path)
+	if errors.Is(err, fs.ErrNotExist) && f.missingOK {
+		if f.state != fileMissing && f.state != fileUnread {
 			f.log.Warn("authn: file removed; using no entries from it", "file", f.path, "what", f.what)
 		}
-		f.missing, f.val, f.stamp, f.failed = true, f.empty, fileStamp{}, nil
+		f.state, f.val, f.stamp, f.failed, f.logged = fileMissing, f.empty, filestamp.Stamp{}, nil, ""
 		return f.val, nil
 	}
 	if err != nil {
-		// Do not remember a stamp: a transient error is retried next time.
-		f.log.Error("authn: cannot stat file; keeping the last good version", "file", f.path, "what", f.what, "err", err)
-		return f.val, fmt.Errorf("authn: %s %s: %w", f.what, f.path, err)
+		// No stamp: the next use stats again.
+		f.stamp = filestamp.Stamp{}
+		return f.fail(f.errorf(err), false)
 	}
-	same, racy := f.stamp.unchanged(fi)
+	same, racy := f.stamp.Unchanged(info)
 	if same && !racy {
-		return f.val, f.failed
+		return f.current()
 	}
-	data, err := f.readData(fi)
-	stamp := newFileStamp(fi, data)
-	if err == nil && same && stamp.sum == f.stamp.sum {
-		f.stamp = stamp // same contents: only the read time moves on
-		return f.val, f.failed
-	}
-	var v T
-	if err == nil {
-		v, err = f.parseData(data)
-	}
+	readAt := time.Now()
+	data, err := f.readData(info)
 	if err != nil {
-		f.log.Error("authn: cannot use new version of file; keeping the last good version", "file", f.path, "what", f.what, "err", err)
-		f.stamp, f.failed = stamp, err
-		return f.val, err
+		// No stamp either: what failed (a read error, an unreadable
+		// mode) is retried on the next use; the log stays quiet unless
+		// the problem changes.
+		f.stamp = filestamp.Stamp{}
+		return f.fail(err, false)
 	}
-	switch {
-	case !f.loaded:
+	stamp := filestamp.New(info, data, readAt)
+	if same && stamp.SameContents(f.stamp) {
+		f.stamp = stamp // same contents: only the read time moves on
+		return f.current()
+	}
+	f.stamp = stamp
+	v, err := f.parseData(data)
+	if err != nil {
+		return f.fail(err, true)
+	}
+	switch f.state {
+	case fileUnread:
 		f.log.Debug("authn: file loaded", "file", f.path, "what", f.what)
-	case f.missing:
+	case fileMissing:
 		f.log.Info("authn: file is back", "file", f.path, "what", f.what)
+	case fileFailed:
+		f.log.Info("authn: file is usable again; reloaded", "file", f.path, "what", f.what)
 	default:
 		f.log.Info("authn: file changed; reloaded", "file", f.path, "what", f.what)
 	}
-	f.val, f.stamp, f.failed, f.missing, f.loaded = v, stamp, nil, false, true
+	f.val, f.failed, f.logged, f.state = v, nil, "", fileGood
 	return f.val, nil
 }
 
-func (f *fileSource[T]) readData(fi os.FileInfo) ([]byte, error) {
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("authn: %s %s is not a regular file", f.what, f.path)
+// current returns what the last look at the file found.
+func (f *fileSource[T]) current() (T, error) {
+	if f.failed != nil {
+		var zero T
+		return zero, f.failed
+	}
+	return f.val, nil
+}
+
+// fail records that the file cannot be used and logs why: once for each
+// new version read (newVersion) and otherwise only when the reason
+// changes, so that a broken file does not log on every login attempt.
+func (f *fileSource[T]) fail(err error, newVersion bool) (T, error) {
+	if msg := err.Error(); newVersion || msg != f.logged {
+		f.log.Error("authn: file cannot be used; refusing the logins it governs until it is fixed",
+			"file", f.path, "what", f.what, "err", err)
+		f.logged = msg
+	}
+	var zero T
+	f.val, f.failed, f.state = zero, err, fileFailed
+	return zero, err
+}
+
+// readData reads the version described by info. Besides the errors of
+// the read itself, it refuses a file that is not a regular file and one
+// whose mode grants read permission to nobody: a process running as root
+// could still read such a file (CAP_DAC_OVERRIDE), but "chmod 000" is how
+// an administrator takes a file away, and it must take effect as it
+// would for any other user.
+func (f *fileSource[T]) readData(info fs.FileInfo) ([]byte, error) {
+	if !info.Mode().IsRegular() {
+		return nil, f.errorf(fmt.Errorf("not a regular file (%s)", info.Mode().Type()))
+	}
+	if info.Mode().Perm()&0o444 == 0 {
+		return nil, f.errorf(fmt.Errorf("mode %04o grants read permission to nobody", info.Mode().Perm()))
 	}
 	data, err := readFileLimited(f.path)
 	if err != nil {
-		return nil, fmt.Errorf("authn: %s: %w", f.what, err)
+		return nil, f.errorf(err)
 	}
 	return data, nil
 }
@@ -163,10 +192,24 @@ func (f *fileSource[T]) parseData(data []byte) (T, error) {
 	v, err := f.parse(data)
 	if err != nil {
 		var zero T
-		return zero, fmt.Errorf("authn: %s %s: %w", f.what, f.path, err)
+		return zero, f.errorf(err)
 	}
 	return v, nil
 }
+
+func (f *fileSource[T]) errorf(err error) error {
+	return &fileError{what: f.what, path: f.path, err: err}
+}
+
+// fileError is why a file named in the configuration cannot be used.
+type fileError struct {
+	what string // "authorized_keys file", ...
+	path string
+	err  error
+}
+
+func (e *fileError) Error() string { return "authn: " + e.what + " " + e.path + ": " + e.err.Error() }
+func (e *fileError) Unwrap() error { return e.err }
 
 func readFileLimited(path string) ([]byte, error) {
 	fh, err := os.Open(path)
@@ -176,10 +219,10 @@ func readFileLimited(path string) ([]byte, error) {
 	defer fh.Close()
 	data, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, fmt.Errorf("reading: %w", err)
 	}
 	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxFileSize)
+		return nil, fmt.Errorf("larger than %d bytes", maxFileSize)
 	}
 	return data, nil
 }
