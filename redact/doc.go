@@ -7,7 +7,9 @@
 //     own bytes and in their encoded forms: base64 (standard and URL
 //     alphabets, at each of the three byte offsets, with and without
 //     padding), percent-encoding (upper and lower case hex) and JSON string
-//     escaping;
+//     escaping; in slog values of kind Any and in error messages, which
+//     fmt makes of Go values, also as fmt prints a byte slice holding
+//     them (decimal numbers, hex);
 //   - built-in patterns, for credentials nobody registered: the body of a
 //     PEM private key block (also with escaped "\n"), the credential of an
 //     Authorization value (Basic, Bearer, ...), the password or bare token

@@ -3,8 +3,10 @@ package redact
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -49,6 +51,38 @@ func encodedForms(secret string) []string {
 	add(jsonEscape(secret, true))
 	add(jsonEscape(secret, false))
 	return forms
+}
+
+// fmtForms returns how fmt prints secret held in a []byte, a [N]byte or a
+// []rune: with %v (and so inside any struct, map or slice printed with %v
+// or %+v) as decimal numbers between spaces, "[104 117 110 ...]", of which
+// the numbers are listed (the brackets belong to the whole slice, which
+// may hold more than the secret); with %x and %X as hex digits. The
+// decimal code points are listed too when they differ from the bytes (a
+// secret that is not ASCII).
+func fmtForms(secret string) []string {
+	b := []byte(secret)
+	forms := []string{
+		decimals(b),
+		hex.EncodeToString(b),
+		strings.ToUpper(hex.EncodeToString(b)),
+	}
+	if r := []rune(secret); len(r) != len(b) {
+		forms = append(forms, decimals(r))
+	}
+	return forms
+}
+
+// decimals is fmt's %v of s without the brackets.
+func decimals[T byte | rune](s []T) string {
+	out := make([]byte, 0, 4*len(s))
+	for i, c := range s {
+		if i > 0 {
+			out = append(out, ' ')
+		}
+		out = strconv.AppendInt(out, int64(c), 10)
+	}
+	return string(out)
 }
 
 // base64Forms encodes secret as if preceded by off bytes in the same

@@ -10,7 +10,9 @@ import (
 // Error returns err with its message redacted, or nil for nil. The result
 // wraps err: errors.Is and errors.As see err and everything it wraps, and
 // Unwrap returns it. The message is redacted each time Error is called, so
-// secrets added later are masked too.
+// secrets added later are masked too. Like the values of Handler, the
+// message is also searched for each secret as fmt prints a byte slice
+// holding it (decimal numbers, hex), since messages are made with fmt.
 //
 // A *url.Error (which quotes its URL) comes back as a new *url.Error with
 // the URL redacted by URL and its Err wrapped by Error, so that
@@ -56,7 +58,7 @@ func (e *redactedError) Error() string {
 		// password.
 		return "invalid URL escape " + e.r.mask
 	}
-	return e.r.String(e.err.Error())
+	return e.r.valueText(e.err.Error())
 }
 
 func (e *redactedError) Unwrap() error { return e.err }

@@ -59,6 +59,7 @@ const (
 	valueQuoted                    // the closing quote or a line break
 	valueToken68                   // Basic/Bearer credential: a byte outside RFC 7235 token68
 	valueLine                      // other Authorization schemes: the line end or the closing quote
+	valueNested                    // starts with '[' or '{': the byte after the bracket that balances it, or a line break
 )
 
 // sensitiveKeys returns the names that end a key whose value is masked,
@@ -262,6 +263,13 @@ type value struct {
 	// skipSpaces reports that spaces before the value (after an
 	// Authorization scheme) are still to be written, not dropped.
 	skipSpaces bool
+	// depth counts the brackets ('[', '{') a nested value has open, outside
+	// its double-quoted strings; inString and afterBackslash follow those
+	// strings; closed reports that the brackets balanced, so the next byte
+	// ends the value.
+	depth    int
+	inString bool
+	closed   bool
 
 	n       int // bytes dropped so far
 	head    [maxValueHead]byte
@@ -573,6 +581,14 @@ func (s *patStage) separator(b []byte) []byte {
 				s.val.n, s.val.headLen = 0, 0
 				return b[i:]
 			}
+			if n == 0 && (c == '[' || c == '{') {
+				// A list or a structure, as fmt prints a []byte
+				// ("[104 117 ...]") or a struct and JSON writes an
+				// array or an object: masked whole, not to its first
+				// space.
+				s.startValue(valueNested)
+				return b[i:]
+			}
 			s.startValue(valueUnquoted)
 			s.valueBytes(s.backslashes[:n])
 			return b[i:]
@@ -601,6 +617,7 @@ func (s *patStage) startValue(k valueKind) {
 	v.kind = k
 	v.afterBackslash = false
 	v.skipSpaces = false
+	v.depth, v.inString, v.closed = 0, false, false
 	v.n, v.headLen = 0, 0
 	if v.mac != nil {
 		v.mac.Reset()
@@ -703,9 +720,40 @@ func (s *patStage) endsValue(seen []byte, c byte) bool {
 		return c == v.closeQuote
 	case valueToken68:
 		return !token68Byte[c]
+	case valueNested:
+		return s.endsNested(c)
 	default: // valueLine
 		return c == '\n' || c == '\r' || v.closeQuote != 0 && c == v.closeQuote
 	}
+}
+
+// endsNested reports whether c ends a nested value: it is the byte after
+// the bracket that balanced the first one, or a line break. The closing
+// bracket itself belongs to the value, so "[REDACTED]" after a key is
+// recognized as a mask and kept.
+func (s *patStage) endsNested(c byte) bool {
+	v := &s.val
+	switch {
+	case v.closed || c == '\n' || c == '\r':
+		return true
+	case v.inString:
+		switch {
+		case v.afterBackslash:
+			v.afterBackslash = false
+		case c == '\\':
+			v.afterBackslash = true
+		case c == '"':
+			v.inString = false
+		}
+	case c == '"':
+		v.inString = true
+	case c == '[' || c == '{':
+		v.depth++
+	case c == ']' || c == '}':
+		v.depth--
+		v.closed = v.depth <= 0
+	}
+	return false
 }
 
 // maskContinues reports whether the value so far followed by c is still

@@ -46,6 +46,34 @@ type snapshot struct {
 	masks    [][]byte
 	patterns []pattern
 	auto     *automaton
+
+	// valueForms is the fmt renderings of the secrets (fmtForms), built
+	// on first use by valueText: only text fmt made of Go values is
+	// searched for them.
+	valueOnce  sync.Once
+	valueForms *snapshot
+}
+
+// values returns the snapshot of s's secrets as fmt renders them, building
+// it on first use. Its masks are s's: a rendering prints the mask (and
+// fingerprint) of its secret.
+func (s *snapshot) values(r *Redactor) *snapshot {
+	s.valueOnce.Do(func() {
+		v := &snapshot{gen: s.gen, secrets: s.secrets, masks: s.masks}
+		if !r.literalOnly {
+			for i, secret := range s.secrets {
+				for _, f := range fmtForms(secret) {
+					if len(secret) < r.minLen && len(f) < minFormLen {
+						continue
+					}
+					v.patterns = append(v.patterns, pattern{text: f, secret: int32(i)})
+				}
+			}
+		}
+		v.auto = buildAutomaton(v.patterns)
+		s.valueForms = v
+	})
+	return s.valueForms
 }
 
 // New returns a Redactor configured by cfg; nil means the defaults. It
@@ -258,6 +286,27 @@ func (r *Redactor) redactString(s string, patterns bool) string {
 	e := newEngine(r, patterns)
 	e.write([]byte(s))
 	e.finish()
+	if string(e.out) == s {
+		return s
+	}
+	return string(e.out)
+}
+
+// valueText redacts text that fmt made of a Go value (an slog attribute of
+// kind Any, an error message): as String does, and then the fmt renderings
+// of the secrets, which String does not look for because they would slow
+// every stream down. fmt prints a []byte, [N]byte or []rune as decimal
+// numbers ("[104 117 ...]") inside any struct, map or slice printed with
+// %v, and as hex with %x.
+func (r *Redactor) valueText(s string) string {
+	s = r.String(s)
+	v := r.snap.Load().values(r)
+	if v.auto == nil || s == "" {
+		return s
+	}
+	e := engine{r: r, snap: v}
+	e.scan([]byte(s))
+	e.flush()
 	if string(e.out) == s {
 		return s
 	}

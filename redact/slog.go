@@ -22,6 +22,10 @@ import (
 //   - Any other value of kind Any becomes the redacted text of its "%+v"
 //     form: a handler's own encoding (JSON, a MarshalJSON method) could
 //     show what that text hides, so the value is not passed on as is.
+//     Besides what String masks, that text is searched for each secret as
+//     fmt prints it inside a []byte, [N]byte or []rune (decimal numbers,
+//     "[104 117 ...]") and as hex (%x, %X), so a secret held in a byte
+//     slice anywhere in a struct, map or slice is masked too.
 //   - Numbers, booleans, times and durations pass unchanged.
 //
 // Attributes given to WithAttrs are redacted again when secrets are added
@@ -147,7 +151,7 @@ func (r *Redactor) attr(a slog.Attr) slog.Attr {
 		case url.URL:
 			return slog.String(key, r.URL(x.String()))
 		default:
-			return slog.String(key, r.String(fmt.Sprintf("%+v", x)))
+			return slog.String(key, r.valueText(fmt.Sprintf("%+v", x)))
 		}
 	}
 	return slog.Attr{Key: key, Value: v}
