@@ -91,12 +91,22 @@ type Config struct {
 	// Now returns the current time, for certificate validity,
 	// expiry-time= and penalties. nil means time.Now.
 	Now func() time.Time
+
+	// AccountName maps the user name a client sends to the account
+	// that authenticates: the name passwords, authorized_keys user files
+	// and certificate principals are checked against, and Grant.User. A
+	// server that lets the user name carry more than the account (such
+	// as execbridge's "alice+web1", see execbridge.SplitUser) strips it
+	// here, so that "alice+web1" needs alice's credentials. nil means
+	// the user name as sent.
+	AccountName func(user string) string
 }
 
 // Authenticator implements the configured authentication as callbacks of
 // an ssh.ServerConfig. It is safe for concurrent use by many connections.
 type Authenticator struct {
 	log       *slog.Logger
+	account   func(string) string
 	now       func() time.Time
 	none      bool
 	passwords *passwordStore
@@ -111,7 +121,7 @@ func New(cfg *Config) (*Authenticator, error) {
 	if cfg == nil {
 		return nil, errors.New("authn: nil Config: no authentication mechanism configured")
 	}
-	a := &Authenticator{log: cmp.Or(cfg.Logger, slog.Default()), now: cfg.Now, maxTries: cfg.MaxAuthTries}
+	a := &Authenticator{log: cmp.Or(cfg.Logger, slog.Default()), account: cfg.AccountName, now: cfg.Now, maxTries: cfg.MaxAuthTries}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -300,7 +310,7 @@ func (a *Authenticator) password(c ssh.ConnMetadata, pw []byte, p *progress) (*s
 	if err := a.penalized(c, MethodPassword); err != nil {
 		return nil, err
 	}
-	ok, err := a.passwords.verify(c.User(), pw)
+	ok, err := a.passwords.verify(a.user(c), pw)
 	if err != nil {
 		if errors.Is(err, errBusy) {
 			// Not evaluated; the client learned nothing: no penalty.
@@ -336,7 +346,7 @@ func (a *Authenticator) publicKey(c ssh.ConnMetadata, key ssh.PublicKey, p *prog
 		return nil, err
 	}
 	ip, hasIP := remoteIP(c.RemoteAddr())
-	info, lim, err := a.keys.check(c.User(), ip, hasIP, key)
+	info, lim, err := a.keys.check(a.user(c), ip, hasIP, key)
 	if err == nil && slices.ContainsFunc(p.keys, func(k KeyInfo) bool { return k.Fingerprint == info.Fingerprint }) {
 		err = &keyDenied{reason: "key already used for an earlier step"}
 	}
@@ -405,7 +415,7 @@ func (a *Authenticator) advance(c ssh.ConnMetadata, p *progress, m Method, key *
 		return nil, &failure{msg: "authn: " + err.Error(), penalty: a.keyRefusedPenalty()}
 	}
 	if a.complete(np) {
-		perms, err := np.lim.permissions(c.User(), np.methods, np.keys, false)
+		perms, err := np.lim.permissions(a.user(c), np.methods, np.keys, false)
 		if err != nil {
 			return nil, err
 		}
@@ -426,7 +436,7 @@ func methodList(ms []Method) string {
 
 func (a *Authenticator) noAuth(c ssh.ConnMetadata) (*ssh.Permissions, error) {
 	a.attemptLog(slog.LevelWarn, c, MethodNone, "success", nil, "reason", "InsecureNoAuthentication: no credential checked")
-	return unlimited().permissions(c.User(), []Method{MethodNone}, nil, true)
+	return unlimited().permissions(a.user(c), []Method{MethodNone}, nil, true)
 }
 
 // authLog applies penalties; x/crypto calls it after every attempt.
@@ -449,14 +459,25 @@ func (a *Authenticator) authLog(c ssh.ConnMetadata, method string, err error) {
 	a.penalties.add(c.RemoteAddr(), a.penalties.keyRefused)
 }
 
+// user returns the account that c authenticates as (Config.AccountName).
+func (a *Authenticator) user(c ssh.ConnMetadata) string {
+	if a.account == nil {
+		return c.User()
+	}
+	return a.account(c.User())
+}
+
 // attemptLog writes the one line per attempt: user, source address,
 // method, result, and key fingerprint when there is a key.
 func (a *Authenticator) attemptLog(level slog.Level, c ssh.ConnMetadata, m Method, result string, key *KeyInfo, extra ...any) {
 	attrs := []any{
-		"user", logtext.Clip(c.User(), 128),
+		"user", logtext.Clip(a.user(c), 128),
 		"remote", logtext.Addr(c.RemoteAddr()),
 		"method", string(m),
 		"result", result,
+	}
+	if a.account != nil && c.User() != a.user(c) {
+		attrs = append(attrs, "ssh_user", logtext.Clip(c.User(), 128))
 	}
 	if key != nil {
 		attrs = append(attrs, "key_type", key.Type, "fingerprint", key.Fingerprint)

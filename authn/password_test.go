@@ -334,3 +334,23 @@ func TestUsersAndFile(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountName: with AccountName, the account behind a decorated user
+// name ("alice+web1") authenticates, and the Grant names the account.
+func TestAccountName(t *testing.T) {
+	a, err := authn.New(&authn.Config{
+		Passwords:   &authn.PasswordConfig{Users: []authn.PasswordUser{{Name: "alice", Password: "pw"}}},
+		Penalties:   &authn.PenaltyConfig{Disabled: true},
+		Logger:      discard(),
+		AccountName: func(user string) string { account, _, _ := strings.Cut(user, "+"); return account },
+	})
+	require.NoError(t, err)
+	cb := callbacks(a)
+	perms, err := cb.PasswordCallback(conn("alice+web1"), []byte("pw"))
+	require.NoError(t, err, "alice+web1 with alice's password")
+	g, err := authn.GrantFrom(perms)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", g.User)
+	_, err = cb.PasswordCallback(conn("mallory+alice"), []byte("pw"))
+	assert.Error(t, err, "mallory+alice must not use alice's password")
+}
