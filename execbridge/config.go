@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path"
+	"sync/atomic"
 	"time"
 
 	"github.com/dockssh/dockssh/envsanitize"
@@ -70,6 +72,11 @@ type Config struct {
 	// a connection. Zero means 3, as sshd's ClientAliveCountMax.
 	KeepAliveCountMax int
 
+	// Recording, if non-nil, records every session with a terminal as
+	// an asciicast v2 file. A session whose recording cannot be created
+	// is refused. nil means no recording.
+	Recording *Recording
+
 	// Logger receives one record per session (the audit line) and
 	// problems. Give it a redacting handler (redact.NewHandler) when
 	// commands may hold secrets. nil means slog.Default().
@@ -83,6 +90,8 @@ type Config struct {
 // Bridge serves SSH sessions as processes in containers. It is safe for
 // concurrent use by many connections.
 type Bridge struct {
+	recordings atomic.Uint64 // recordings made, for unique file names
+
 	cfg    Config
 	env    envsanitize.Policy
 	logger *slog.Logger
@@ -99,6 +108,11 @@ func New(cfg *Config) (*Bridge, error) {
 	}
 	if cfg.Shell != "" && !path.IsAbs(cfg.Shell) {
 		return nil, fmt.Errorf("execbridge: Config.Shell %q is not an absolute path", cfg.Shell)
+	}
+	if cfg.Recording != nil {
+		if fi, err := os.Stat(cfg.Recording.Dir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("execbridge: Config.Recording.Dir %q is not a directory", cfg.Recording.Dir)
+		}
 	}
 	b := &Bridge{cfg: *cfg}
 	b.cfg.MaxSessions = cmp.Or(max(b.cfg.MaxSessions, 0), 10)

@@ -48,6 +48,7 @@ type session struct {
 	sizeSent   bool   // rows, cols reached the process
 	started    bool   // shell, exec or subsystem accepted
 	proc       Process
+	rec        *recorder // nil unless recording
 	signals    []string
 	wake       chan struct{} // capacity 1: control work is pending
 
@@ -249,18 +250,36 @@ func (s *session) runProcess(kind, command string, pty *ptyRequest) {
 	}
 	defer proc.Close()
 
+	var out, in io.Writer = s.ch, proc
+	if rc := s.c.b.cfg.Recording; rc != nil && pty != nil {
+		rec, err := newRecorder(rc, s.c.b.now, s.c.b.recordings.Add(1), s.c.login, a.target.String(), pty.Term, int(pty.Rows), int(pty.Cols))
+		if err != nil {
+			s.fail(&a, "session recording is unavailable", err)
+			return
+		}
+		defer func() {
+			if err := rec.Close(); err != nil {
+				s.logger.Error("execbridge: recording incomplete", "err", err)
+			}
+		}()
+		s.mu.Lock()
+		s.rec = rec
+		s.mu.Unlock()
+		out, in = teeWriter{s.ch, rec.output}, teeWriter{proc, rec.inputEvent}
+	}
+
 	runCtx, stop := context.WithCancel(s.ctx)
 	defer stop()
 	s.goSafe("control", func() { s.control(runCtx, proc) })
 
 	if pty != nil && kind == "shell" && s.c.b.cfg.Banner != "" {
-		s.write(s.ch, []byte(crlf(s.c.b.cfg.Banner)))
+		s.write(out, []byte(crlf(s.c.b.cfg.Banner)))
 	}
 
 	s.goSafe("stdin", func() {
 		// Client stdin to the process; its end of file closes the
 		// process's stdin, and output keeps flowing.
-		n, _ := copyBuffer(proc, s.ch)
+		n, _ := copyBuffer(in, s.ch)
 		s.bytesIn.Add(n)
 		proc.CloseWrite()
 	})
@@ -268,7 +287,7 @@ func (s *session) runProcess(kind, command string, pty *ptyRequest) {
 	outputs.Add(1)
 	s.goSafe("stdout", func() {
 		defer outputs.Done()
-		s.pump(s.ch, proc)
+		s.pump(out, proc)
 	})
 	if pty == nil {
 		outputs.Add(1)
@@ -410,7 +429,11 @@ func (s *session) control(ctx context.Context, proc Process) {
 		s.sizeSent = true
 		sigs := s.signals
 		s.signals = nil
+		rec := s.rec
 		s.mu.Unlock()
+		if resize && rec != nil {
+			rec.resize(int(rows), int(cols))
+		}
 		if resize {
 			if err := proc.Resize(ctx, int(rows), int(cols)); err != nil && ctx.Err() == nil {
 				s.logger.Debug("execbridge: resize failed", "rows", rows, "cols", cols, "err", err)
