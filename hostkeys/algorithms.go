@@ -1,30 +1,32 @@
 package hostkeys
 
 import (
-	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 )
 
-// preferredHostKeyAlgorithms is OpenSSH 9.2's default HostKeyAlgorithms,
-// restricted to what x/crypto/ssh implements for host keys without
-// security issues: no ssh-rsa (SHA-1 signatures, disabled by OpenSSH since
-// 8.8) and no ssh-dss. The sk-* host key types are left out because
-// x/crypto cannot verify them as host keys.
-var preferredHostKeyAlgorithms = []string{
-	ssh.CertAlgoED25519v01,
-	ssh.CertAlgoECDSA256v01,
-	ssh.CertAlgoECDSA384v01,
-	ssh.CertAlgoECDSA521v01,
-	ssh.CertAlgoRSASHA512v01,
-	ssh.CertAlgoRSASHA256v01,
-	ssh.KeyAlgoED25519,
-	ssh.KeyAlgoECDSA256,
-	ssh.KeyAlgoECDSA384,
-	ssh.KeyAlgoECDSA521,
-	ssh.KeyAlgoRSASHA512,
-	ssh.KeyAlgoRSASHA256,
+// preferredHostKeyAlgorithms returns OpenSSH 9.2's default
+// HostKeyAlgorithms, restricted to what x/crypto/ssh implements for host
+// keys without security problems: no ssh-rsa (SHA-1 signatures, disabled
+// by OpenSSH since 8.8) and no ssh-dss. The sk-* host key types are left
+// out because x/crypto cannot verify them as host keys. Each call returns
+// a new slice.
+func preferredHostKeyAlgorithms() []string {
+	return []string{
+		ssh.CertAlgoED25519v01,
+		ssh.CertAlgoECDSA256v01,
+		ssh.CertAlgoECDSA384v01,
+		ssh.CertAlgoECDSA521v01,
+		ssh.CertAlgoRSASHA512v01,
+		ssh.CertAlgoRSASHA256v01,
+		ssh.KeyAlgoED25519,
+		ssh.KeyAlgoECDSA256,
+		ssh.KeyAlgoECDSA384,
+		ssh.KeyAlgoECDSA521,
+		ssh.KeyAlgoRSASHA512,
+		ssh.KeyAlgoRSASHA256,
+	}
 }
 
 // algorithmKeyType maps a host key algorithm to the type of the key it
@@ -67,12 +69,12 @@ func algorithmKeyType(algo string) (keyType string, isCert bool) {
 func (k *KnownHosts) HostKeyAlgorithms(address string) []string {
 	name, host, port, err := knownHostsName(address)
 	if err != nil {
-		return slices.Clone(preferredHostKeyAlgorithms)
+		return preferredHostKeyAlgorithms()
 	}
 	db, err := k.current()
 	if err != nil {
 		// The callback reports the error; offer the default order meanwhile.
-		return slices.Clone(preferredHostKeyAlgorithms)
+		return preferredHostKeyAlgorithms()
 	}
 	entries := db.lookup(name)
 	if len(entries) == 0 && port != "22" {
@@ -97,9 +99,10 @@ func (db *database) hostKeyAlgorithms(entries []*entry) []string {
 			knownTypes[e.key.Type()] = true
 		}
 	}
-	first := make([]string, 0, len(preferredHostKeyAlgorithms))
+	preferred := preferredHostKeyAlgorithms()
+	first := make([]string, 0, len(preferred))
 	var rest []string
-	for _, a := range preferredHostKeyAlgorithms {
+	for _, a := range preferred {
 		typ, isCert := algorithmKeyType(a)
 		if knownTypes[typ] || (isCert && haveCA) {
 			first = append(first, a)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/dockssh/dockssh/internal/logtext"
 )
 
 // addHost implements AcceptNew for a host that has no entry: it appends one
@@ -37,6 +39,11 @@ func (k *KnownHosts) addHost(name, address, host, port string, remote net.Addr, 
 	}
 	if err := validNewHostName(name); err != nil {
 		return err
+	}
+	if err := checkKeySize(plain); err != nil {
+		// known_hosts lines with such keys are skipped (OpenSSH cannot
+		// parse them), so recording it would only write a dead line.
+		return fmt.Errorf("hostkeys: not adding %s to known_hosts: %w", name, err)
 	}
 
 	k.appendMu.Lock()
@@ -63,7 +70,7 @@ func (k *KnownHosts) addHost(name, address, host, port string, remote net.Addr, 
 	if err != nil {
 		return err
 	}
-	v := db.verify(name, host, port, key, k.now)
+	v := db.verify(name, host, port, key, k.checkOptions())
 	if v.reason == nil {
 		return nil // added meanwhile by someone else, with this very key
 	}
@@ -100,7 +107,7 @@ func (k *KnownHosts) addHost(name, address, host, port string, remote net.Addr, 
 	// OpenSSH: "Warning: Permanently added '[host]:port' (ED25519) to the
 	// list of known hosts."
 	k.logger.Info("hostkeys: permanently added host to known_hosts",
-		"host", name, "remote", addrString(remote), "key_type", plain.Type(),
+		"host", name, "remote", logtext.Addr(remote), "key_type", plain.Type(),
 		"fingerprint", ssh.FingerprintSHA256(plain), "file", file, "line", lineNum)
 	return nil
 }
@@ -131,7 +138,7 @@ func validNewHostName(name string) error {
 	if i := strings.IndexFunc(name, func(r rune) bool {
 		return r <= ' ' || r == 0x7f || strings.ContainsRune(",*?!|#@", r)
 	}); i >= 0 {
-		return fmt.Errorf("hostkeys: cannot add host %q to known_hosts: it contains %q", truncate(name), name[i:i+1])
+		return fmt.Errorf("hostkeys: cannot add host %q to known_hosts: it contains %q", logtext.Clip(name, maxQuoted), name[i:i+1])
 	}
 	return nil
 }

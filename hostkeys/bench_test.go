@@ -30,7 +30,7 @@ func benchFile(b *testing.B, n int, hash bool) (string, string) {
 	}
 	file := writeFile(b, b.TempDir(), "known_hosts", lines...)
 	// An old mtime, as real files have: a file modified in the last
-	// seconds is compared by content on every call (see racyWindow).
+	// seconds is compared by content on every call (filestamp.RacyWindow).
 	old := time.Now().Add(-time.Hour)
 	if err := os.Chtimes(file, old, old); err != nil {
 		b.Fatal(err)

@@ -1,11 +1,14 @@
 package hostkeys
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/dockssh/dockssh/internal/logtext"
 )
 
 // verdict is the outcome of checking one offered key against a database.
@@ -13,22 +16,33 @@ type verdict struct {
 	reason    error  // nil when the key is accepted
 	matched   *entry // the line that accepted the key
 	known     []*entry
-	revoked   *entry
+	revoked   *entry // the @revoked line that refused the key
 	revokedCA bool
 	certErr   error
 	ca        *entry // the trusted CA of a certificate that failed its checks
+}
+
+// checkOptions are the settings a check depends on.
+type checkOptions struct {
+	now         func() time.Time // for certificate validity
+	allowSHA1CA bool             // Config.AllowSHA1CASignatures
 }
 
 // check decides whether key is acceptable for the known_hosts name; host is
 // the bare host name that host certificates must list as a principal.
 //
 // The order of the steps follows OpenSSH's check_host_key (sshconnect.c),
-// with two deliberate differences that only ever reject more:
+// with three deliberate differences that only ever reject more:
 //   - a @revoked line revokes its key for every host, whatever its host
 //     field says (sshd(8): "must not ever be accepted");
+//   - a @revoked line whose key cannot be read refuses every key for the
+//     hosts it names, where OpenSSH skips it;
 //   - a host matched only by @cert-authority lines counts as known, so an
 //     uncertified key for it is a changed key, never a new one.
-func (db *database) check(name, host string, key ssh.PublicKey, now func() time.Time) verdict {
+//
+// Keys are compared as parsed keys (see entry.blob), never as the bytes of
+// the file.
+func (db *database) check(name, host string, key ssh.PublicKey, opts checkOptions) verdict {
 	plain := key
 	cert, isCert := key.(*ssh.Certificate)
 	if isCert {
@@ -37,6 +51,9 @@ func (db *database) check(name, host string, key ssh.PublicKey, now func() time.
 	known := db.lookup(name)
 	plainBlob := string(plain.Marshal())
 
+	if r := db.unreadableRevocation(name, host); r != nil {
+		return verdict{reason: ErrHostKeyRevoked, known: known, revoked: r}
+	}
 	if r := db.revoked[plainBlob]; r != nil {
 		return verdict{reason: ErrHostKeyRevoked, known: known, revoked: r}
 	}
@@ -66,11 +83,7 @@ func (db *database) check(name, host string, key ssh.PublicKey, now func() time.
 			certErr = fmt.Errorf("certificate type %d is not a host certificate", cert.CertType)
 		default:
 			caTrusted = true
-			// CheckCert verifies the CA signature, the principals (the bare
-			// host, as OpenSSH checks), the validity interval and that no
-			// critical option is present (host certificates define none).
-			checker := ssh.CertChecker{Clock: now}
-			if err := checker.CheckCert(host, cert); err != nil {
+			if err := checkHostCert(host, cert, opts); err != nil {
 				certErr = err
 			} else {
 				return verdict{matched: ca, known: known}
@@ -98,6 +111,47 @@ func (db *database) check(name, host string, key ssh.PublicKey, now func() time.
 	return v
 }
 
+// checkHostCert checks a host certificate signed by a trusted CA the way
+// OpenSSH's sshkey_cert_check_host does: the CA's signature algorithm, and
+// with x/crypto's CertChecker the CA signature, the principals (the bare
+// host, as OpenSSH checks), the validity interval and that no critical
+// option is present (host certificates define none).
+func checkHostCert(host string, cert *ssh.Certificate, opts checkOptions) error {
+	if err := checkCASignatureAlgorithm(cert.Signature, opts.allowSHA1CA); err != nil {
+		return err
+	}
+	if err := checkKeySize(cert.Key); err != nil {
+		return fmt.Errorf("certified key: %w", err)
+	}
+	checker := ssh.CertChecker{Clock: opts.now}
+	return checker.CheckCert(host, cert)
+}
+
+// errDisallowedCASignature is the CertErr of a host certificate whose CA
+// signature algorithm is not allowed.
+var errDisallowedCASignature = errors.New("certificate signed with disallowed algorithm")
+
+// checkCASignatureAlgorithm allows the signature algorithms of OpenSSH
+// 9.2's default CASignatureAlgorithms (SSH_ALLOWED_CA_SIGALGS in
+// myproposal.h), plus ssh-rsa (RSA with SHA-1) when allowSHA1 is set.
+func checkCASignatureAlgorithm(sig *ssh.Signature, allowSHA1 bool) error {
+	if sig == nil {
+		return fmt.Errorf("%w: none", errDisallowedCASignature)
+	}
+	switch sig.Format {
+	case ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+		ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256:
+		return nil
+	case ssh.KeyAlgoRSA:
+		if allowSHA1 {
+			return nil
+		}
+		return fmt.Errorf("%w %s (RSA with SHA-1, refused by default as OpenSSH's CASignatureAlgorithms does; re-sign it with ssh-keygen -s CA_KEY -t rsa-sha2-512, or set Config.AllowSHA1CASignatures)",
+			errDisallowedCASignature, sig.Format)
+	}
+	return fmt.Errorf("%w %q", errDisallowedCASignature, logtext.Clip(sig.Format, maxQuoted))
+}
+
 // verify is check plus OpenSSH's retry without the port: when a non-22
 // port's "[host]:port" name has no plain key at all (OpenSSH's HOST_NEW;
 // since OpenSSH 8.x any non-matching plain key of any type makes
@@ -106,12 +160,12 @@ func (db *database) check(name, host string, key ssh.PublicKey, now func() time.
 // identifier", check_host_key in sshconnect.c). The verdict for the port
 // name is kept when the retry does not accept, so errors name what the user
 // dialed.
-func (db *database) verify(name, host, port string, key ssh.PublicKey, now func() time.Time) verdict {
-	v := db.check(name, host, key, now)
+func (db *database) verify(name, host, port string, key ssh.PublicKey, opts checkOptions) verdict {
+	v := db.check(name, host, key, opts)
 	if v.reason == nil || v.reason == ErrHostKeyRevoked || port == "22" || v.hasPlainKey() {
 		return v
 	}
-	if bare := db.check(host, host, key, now); bare.reason == nil {
+	if bare := db.check(host, host, key, opts); bare.reason == nil {
 		return bare
 	}
 	return v
@@ -152,6 +206,8 @@ func (v *verdict) hostKeyError(name, address, host, port, file string, remote ne
 	if v.revoked != nil {
 		r := v.revoked.knownKey()
 		e.Revoked = &r
+		e.revokedUnreadable = v.revoked.unreadable
+		e.revokedHosts = v.revoked.scope()
 	}
 	if v.ca != nil {
 		ca := v.ca.knownKey()

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/dockssh/dockssh/internal/logtext"
 )
 
 // Policy says what to do with a host that known_hosts does not vouch for.
@@ -56,7 +58,7 @@ func ParsePolicy(value string) (Policy, error) {
 	case "no", "off":
 		return Insecure, nil
 	}
-	return Strict, fmt.Errorf("hostkeys: unknown StrictHostKeyChecking value %q (want yes, ask, accept-new, no or off)", truncate(value))
+	return Strict, fmt.Errorf("hostkeys: unknown StrictHostKeyChecking value %q (want yes, ask, accept-new, no or off)", logtext.Clip(value, maxQuoted))
 }
 
 // Config configures a KnownHosts. A nil *Config means all defaults.
@@ -84,6 +86,15 @@ type Config struct {
 	// LockTimeout bounds how long AcceptNew waits for the lock on Files[0]
 	// that another goroutine or process holds. Zero means 10 seconds.
 	LockTimeout time.Duration
+	// AllowSHA1CASignatures accepts host certificates whose CA signature
+	// is ssh-rsa, an RSA signature over SHA-1 (OpenSSH:
+	// CASignatureAlgorithms=+ssh-rsa). Zero refuses them, as OpenSSH does
+	// by default since 8.2 ("Certificate signed with disallowed
+	// algorithm"): SHA-1 is open to chosen-prefix collisions, which let
+	// whoever can get one certificate signed forge another. Re-signing the
+	// certificates (ssh-keygen -s CA_KEY -t rsa-sha2-512 ...) is the fix;
+	// this is for CAs that cannot be changed yet.
+	AllowSHA1CASignatures bool
 }
 
 // DefaultFiles returns OpenSSH's default UserKnownHostsFile and

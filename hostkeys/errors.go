@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/dockssh/dockssh/internal/shquote"
 )
 
 // The reasons a host key is rejected. A *HostKeyError wraps exactly one of
@@ -20,7 +23,9 @@ var (
 	// server's key is none of them. A man-in-the-middle attack is possible.
 	ErrHostKeyChanged = errors.New("hostkeys: host key does not match known_hosts")
 	// ErrHostKeyRevoked: the server's key, or the CA that signed its
-	// certificate, is listed in a @revoked line.
+	// certificate, is listed in a @revoked line; or a @revoked line that
+	// names the host cannot be read, so any key might be the one it
+	// revokes (HostKeyError.Revoked then has a nil Key).
 	ErrHostKeyRevoked = errors.New("hostkeys: host key is revoked")
 	// ErrHostCertificate: the server presented a certificate signed by a CA
 	// trusted for the host, but the certificate is not valid (expired, not
@@ -31,6 +36,10 @@ var (
 
 // KnownKey is one key line of a known_hosts file.
 type KnownKey struct {
+	// Key is the key of the line: a host key, a CA key, or the key a
+	// @revoked line revokes. A plain line may hold a certificate, which
+	// never matches a plain key. Nil for a @revoked line that cannot be
+	// read.
 	Key  ssh.PublicKey
 	File string // the known_hosts file, as configured
 	Line int    // 1-based line number in File
@@ -40,13 +49,18 @@ type KnownKey struct {
 }
 
 // String returns "file:line: type SHA256:fingerprint", with a
-// "@cert-authority " prefix before the type for CA lines.
+// "@cert-authority " prefix before the type for CA lines. For a
+// certificate the fingerprint is of the certified key, as OpenSSH prints
+// it.
 func (k KnownKey) String() string {
 	m := ""
 	if k.CertAuthority {
 		m = "@cert-authority "
 	}
-	return fmt.Sprintf("%s:%d: %s%s %s", k.File, k.Line, m, k.Key.Type(), ssh.FingerprintSHA256(k.Key))
+	if k.Key == nil {
+		return fmt.Sprintf("%s:%d: %sunreadable key", k.File, k.Line, m)
+	}
+	return fmt.Sprintf("%s:%d: %s%s %s", k.File, k.Line, m, k.Key.Type(), fingerprint(k.Key))
 }
 
 // HostKeyError reports why a host key was rejected, with what a caller or a
@@ -86,9 +100,11 @@ type HostKeyError struct {
 	// the fix in the message names it.
 	KnownHostsFile string
 
-	port, hostOnly string    // for the fix-it commands
-	revokedCA      bool      // Revoked is the CA of the offered certificate
-	trustedCA      *KnownKey // for ErrHostCertificate: the CA line that signed it
+	port, hostOnly    string    // for the fix-it commands
+	revokedCA         bool      // Revoked is the CA of the offered certificate
+	revokedUnreadable error     // why the Revoked line cannot be read, if it cannot
+	revokedHosts      string    // the hosts an unreadable Revoked line names
+	trustedCA         *KnownKey // for ErrHostCertificate: the CA line that signed it
 }
 
 // Unwrap returns Reason and, when set, CertErr.
@@ -129,9 +145,14 @@ func (e *HostKeyError) Error() string {
 		if e.plainKnown() {
 			fmt.Fprintf(&b, "remove the offending lines with: %s, then add the correct key with: %s", e.removeCommands(), e.keyscanCommand())
 		} else {
-			fmt.Fprintf(&b, "give the host a certificate from that CA (ssh-keygen -s CA_KEY -h -n %s HOST_KEY.pub)", shellQuote(e.hostOnly))
+			fmt.Fprintf(&b, "give the host a certificate from that CA (ssh-keygen -s CA_KEY -h -n %s HOST_KEY.pub)", shquote.Quote(e.hostOnly))
 		}
 	case ErrHostKeyRevoked:
+		if e.revokedUnreadable != nil && e.Revoked != nil {
+			fmt.Fprintf(&b, "hostkeys: WARNING: the @revoked line at %s:%d cannot be read (%v): it might revoke the %s offered by %s, so no key is accepted for %s; host key verification failed; fix or remove that line",
+				e.Revoked.File, e.Revoked.Line, e.revokedUnreadable, offered, where, e.revokedHosts)
+			break
+		}
 		fmt.Fprintf(&b, "hostkeys: WARNING: REVOKED HOST KEY DETECTED: the %s offered by %s is marked as revoked", offered, where)
 		if e.Revoked != nil {
 			what := "key"
@@ -150,7 +171,7 @@ func (e *HostKeyError) Error() string {
 		if ca := e.trustedCA; ca != nil {
 			fmt.Fprintf(&b, ", signed by the CA %s %s trusted at %s:%d", ca.Key.Type(), ssh.FingerprintSHA256(ca.Key), ca.File, ca.Line)
 		}
-		b.WriteString("; host key verification failed; the host needs a valid certificate (ssh-keygen -s CA_KEY -h -n " + shellQuote(e.hostOnly) + " HOST_KEY.pub)")
+		b.WriteString("; host key verification failed; the host needs a valid certificate (ssh-keygen -s CA_KEY -h -n " + shquote.Quote(e.hostOnly) + " HOST_KEY.pub)")
 	default:
 		fmt.Fprintf(&b, "hostkeys: host key for %s rejected: %v", where, e.Reason)
 	}
@@ -171,7 +192,7 @@ func (e *HostKeyError) writeKnown(b *strings.Builder) {
 		if k.CertAuthority {
 			b.WriteString("@cert-authority ")
 		}
-		fmt.Fprintf(b, "%s %s at %s:%d", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.File, k.Line)
+		fmt.Fprintf(b, "%s %s at %s:%d", k.Key.Type(), fingerprint(k.Key), k.File, k.Line)
 	}
 }
 
@@ -196,20 +217,26 @@ func (e *HostKeyError) sameTypeKnown() bool {
 	return false
 }
 
-// keyscanCommand is the fix for an unknown host, as the issue and OpenSSH
-// users know it.
+// keyscanCommand is the fix for an unknown host, as OpenSSH users know it.
 func (e *HostKeyError) keyscanCommand() string {
 	port := ""
 	if e.port != "" && e.port != "22" {
 		port = "-p " + e.port + " "
 	}
-	file := e.KnownHostsFile
-	if file == "" {
-		file = "~/.ssh/known_hosts"
-	} else {
-		file = shellQuote(file)
+	file := "~/.ssh/known_hosts" // unquoted: the shell expands it
+	if e.KnownHostsFile != "" {
+		file = shquote.Quote(absPath(e.KnownHostsFile))
 	}
-	return fmt.Sprintf("ssh-keyscan -H %s%s >> %s", port, shellQuote(e.hostOnly), file)
+	return fmt.Sprintf("ssh-keyscan -H %s%s >> %s", port, shquote.Quote(e.hostOnly), file)
+}
+
+// absPath returns p as an absolute path, for commands a user runs in
+// another directory. p is returned as it is when that fails.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // removeCommands is OpenSSH's "remove with: ssh-keygen -f FILE -R HOST", once
@@ -224,7 +251,7 @@ func (e *HostKeyError) removeCommands() string {
 		lines = append(lines, fmt.Sprintf("%s:%d", k.File, k.Line))
 		if !seen[k.File] {
 			seen[k.File] = true
-			cmds = append(cmds, fmt.Sprintf("ssh-keygen -f %s -R %s", doubleQuote(k.File), doubleQuote(e.Host)))
+			cmds = append(cmds, fmt.Sprintf("ssh-keygen -f %s -R %s", doubleQuote(absPath(k.File)), doubleQuote(e.Host)))
 		}
 	}
 	return strings.Join(cmds, " and ") + " (offending lines: " + strings.Join(lines, ", ") + ")"
@@ -253,22 +280,11 @@ func plainKeyType(t string) string {
 	return t
 }
 
-// shellQuote quotes s for a POSIX shell when it holds anything beyond a
-// conservative set of safe bytes ("[" and "]" are glob characters).
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-:/@%+=,~", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // doubleQuote quotes s the way OpenSSH prints its ssh-keygen -R hint, when
 // that is safe for a shell, and falls back to single quotes.
 func doubleQuote(s string) string {
 	if strings.ContainsAny(s, "\"$`\\!\n") {
-		return shellQuote(s)
+		return shquote.Quote(s)
 	}
 	return `"` + s + `"`
 }

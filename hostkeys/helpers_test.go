@@ -84,8 +84,9 @@ func requireTool(tb testing.TB, name string) string {
 // RSA generation is slow under -race.
 type testKeys struct {
 	ed25519, ecdsa256, ecdsa384, ecdsa521, rsa ssh.Signer
-	ed25519b, ecdsa256b                        ssh.Signer // second keys of the same types
-	ca, ca2, caECDSA                           ssh.Signer // certificate authorities
+	ed25519b, ecdsa256b                        ssh.Signer      // second keys of the same types
+	ca, ca2, caECDSA, caRSA                    ssh.Signer      // certificate authorities
+	caRSAPriv                                  *rsa.PrivateKey // caRSA's private key, for ssh-keygen -s
 }
 
 var keysOnce = sync.OnceValues(func() (*testKeys, error) {
@@ -114,6 +115,11 @@ var keysOnce = sync.OnceValues(func() (*testKeys, error) {
 	mk(&k.ca, ed)
 	mk(&k.ca2, ed)
 	mk(&k.caECDSA, ec(elliptic.P256()))
+	mk(&k.caRSA, func() (any, error) {
+		p, err := rsa.GenerateKey(rand.Reader, 2048)
+		k.caRSAPriv = p
+		return p, err
+	})
 	return &k, err
 })
 

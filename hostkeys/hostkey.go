@@ -14,15 +14,17 @@ import (
 	"path/filepath"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/dockssh/dockssh/internal/shquote"
 )
 
 // KeyConfig configures LoadHostKey and LoadOrCreateHostKey. A nil *KeyConfig
 // means all defaults.
 type KeyConfig struct {
-	// Passphrase decrypts an encrypted key file (OpenSSH format, legacy PEM
-	// with Proc-Type: 4,ENCRYPTED, or encrypted PKCS#8); an unencrypted file
-	// loads whether or not it is set. LoadOrCreateHostKey encrypts a key it
-	// creates with it. Nil means no passphrase: an encrypted file is then
+	// Passphrase decrypts an encrypted key file (OpenSSH format, or legacy
+	// PEM with Proc-Type: 4,ENCRYPTED); an unencrypted file loads whether or
+	// not it is set. LoadOrCreateHostKey encrypts a key it creates with it.
+	// Nil means no passphrase: an encrypted file is then
 	// ErrPassphraseRequired. The passphrase never appears in errors or logs.
 	Passphrase []byte
 	// Logger is told when LoadOrCreateHostKey creates a key, with its
@@ -48,7 +50,7 @@ type KeyPermissionError struct {
 
 func (e *KeyPermissionError) Error() string {
 	return fmt.Sprintf("hostkeys: permissions %04o for %s are too open: a private host key must not be accessible by group or others; fix with: chmod 600 %s",
-		uint32(e.Mode.Perm()), e.Path, shellQuote(e.Path))
+		uint32(e.Mode.Perm()), e.Path, shquote.Quote(absPath(e.Path)))
 }
 
 // maxKeyFileSize bounds the bytes read from a key file; an 16384-bit RSA
@@ -56,11 +58,13 @@ func (e *KeyPermissionError) Error() string {
 const maxKeyFileSize = 1 << 20
 
 // LoadHostKey reads the private host key at path: OpenSSH format
-// ("OPENSSH PRIVATE KEY"), PKCS#1 or SEC 1 PEM ("RSA PRIVATE KEY",
-// "EC PRIVATE KEY"), or PKCS#8 ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY"),
-// encrypted or not. It refuses a file that is not a regular file or that
-// group or others may access (*KeyPermissionError; on Unix only, where
-// permission bits mean that).
+// ("OPENSSH PRIVATE KEY", encrypted or not), PKCS#1 or SEC 1 PEM
+// ("RSA PRIVATE KEY", "EC PRIVATE KEY", also with legacy PEM encryption),
+// or unencrypted PKCS#8 ("PRIVATE KEY"). Encrypted PKCS#8
+// ("ENCRYPTED PRIVATE KEY") is refused with the command that converts it;
+// docs/hostkeys.md says why. It refuses a file that is not a regular file
+// or that group or others may access (*KeyPermissionError; on Unix only,
+// where permission bits mean that).
 func LoadHostKey(path string, cfg *KeyConfig) (ssh.Signer, error) {
 	if cfg == nil {
 		cfg = &KeyConfig{}
@@ -88,10 +92,14 @@ func LoadHostKey(path string, cfg *KeyConfig) (ssh.Signer, error) {
 	if len(data) > maxKeyFileSize {
 		return nil, fmt.Errorf("hostkeys: host key %s: larger than %d bytes, not a private key", path, maxKeyFileSize)
 	}
-	signer, err := parseHostKey(data, cfg.Passphrase, defaultKDFLimits)
+	signer, err := parseHostKey(data, cfg.Passphrase)
 	switch {
 	case errors.Is(err, ErrPassphraseRequired):
-		return nil, fmt.Errorf("%w: %s (set KeyConfig.Passphrase, or remove the passphrase with: ssh-keygen -p -N '' -f %s)", ErrPassphraseRequired, path, shellQuote(path))
+		return nil, fmt.Errorf("%w: %s (set KeyConfig.Passphrase, or remove the passphrase with: ssh-keygen -p -N '' -f %s)", ErrPassphraseRequired, path, shquote.Quote(absPath(path)))
+	case errors.Is(err, errEncryptedPKCS8):
+		q := shquote.Quote(absPath(path))
+		return nil, fmt.Errorf("hostkeys: host key %s: %w; convert it to the OpenSSH format, which keeps the passphrase: ssh-keygen -p -f %s (RSA and ECDSA keys), or decrypt it: openssl pkey -in %s -out NEW_FILE",
+			path, err, q, q)
 	case errors.Is(err, ErrWrongPassphrase):
 		return nil, fmt.Errorf("%w: %s", ErrWrongPassphrase, path)
 	case err != nil:
@@ -100,47 +108,35 @@ func LoadHostKey(path string, cfg *KeyConfig) (ssh.Signer, error) {
 	return signer, nil
 }
 
+// errEncryptedPKCS8 refuses an ENCRYPTED PRIVATE KEY block: neither the
+// standard library nor x/crypto decrypts one (docs/hostkeys.md).
+var errEncryptedPKCS8 = errors.New("encrypted PKCS#8 keys are not supported")
+
 // parseHostKey parses a PEM private key, decrypting it when needed. Its
 // errors never quote the key material.
-func parseHostKey(data, passphrase []byte, limits kdfLimits) (ssh.Signer, error) {
+func parseHostKey(data, passphrase []byte) (ssh.Signer, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
 		return nil, errors.New("no PEM private key found (a public key, or not a key file?)")
 	}
-	var raw any
-	var err error
 	if block.Type == "ENCRYPTED PRIVATE KEY" {
+		return nil, errEncryptedPKCS8
+	}
+	raw, err := ssh.ParseRawPrivateKey(data)
+	var missing *ssh.PassphraseMissingError
+	if errors.As(err, &missing) {
 		if passphrase == nil {
 			return nil, ErrPassphraseRequired
 		}
-		raw, err = decryptPKCS8(block.Bytes, passphrase, limits)
-		if errors.Is(err, errPKCS8Decrypt) {
+		raw, err = ssh.ParseRawPrivateKeyWithPassphrase(data, passphrase)
+		if errors.Is(err, x509.IncorrectPasswordError) {
 			return nil, ErrWrongPassphrase
 		}
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		raw, err = ssh.ParseRawPrivateKey(data)
-		var missing *ssh.PassphraseMissingError
-		if errors.As(err, &missing) {
-			if passphrase == nil {
-				return nil, ErrPassphraseRequired
-			}
-			raw, err = ssh.ParseRawPrivateKeyWithPassphrase(data, passphrase)
-			if errors.Is(err, x509.IncorrectPasswordError) {
-				return nil, ErrWrongPassphrase
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
 	}
-	signer, err := ssh.NewSignerFromKey(raw)
 	if err != nil {
 		return nil, err
 	}
-	return signer, nil
+	return ssh.NewSignerFromKey(raw)
 }
 
 // LoadOrCreateHostKey loads the private host key at path like LoadHostKey or,

@@ -1,7 +1,7 @@
 package hostkeys
 
 import (
-	"crypto/sha256"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -14,13 +14,16 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/dockssh/dockssh/internal/filestamp"
+	"github.com/dockssh/dockssh/internal/logtext"
 )
 
 // KnownHosts checks server host keys against OpenSSH known_hosts files under
 // a Policy. It is safe for concurrent use. It notices when a file changes
-// (size, modification time, identity, and the contents of a file modified
-// in the last seconds) and reads the files again, so a fix made with
-// ssh-keyscan or ssh-keygen -R takes effect without a restart.
+// (identity, size, modification time, mode, owner, and the contents of a
+// file modified in the last seconds) and reads the files again, so a fix
+// made with ssh-keyscan or ssh-keygen -R takes effect without a restart.
 type KnownHosts struct {
 	files       []string
 	policy      Policy
@@ -28,42 +31,16 @@ type KnownHosts struct {
 	logger      *slog.Logger
 	now         func() time.Time
 	lockTimeout time.Duration
+	allowSHA1CA bool
 
 	// mu guards db and stamps.
 	mu     sync.Mutex
 	db     *database
-	stamps []fileStamp
+	stamps []filestamp.Stamp
 
 	// appendMu serializes AcceptNew additions inside this process; the file
 	// lock serializes them across processes.
 	appendMu sync.Mutex
-}
-
-// fileStamp identifies the version of a file that db was parsed from.
-type fileStamp struct {
-	info   fs.FileInfo // nil when the file did not exist
-	sum    [sha256.Size]byte
-	readAt time.Time // wall clock when the contents were read
-}
-
-// racyWindow is how recent a modification time must be for the stat
-// comparison alone not to be trusted: an edit that keeps the size, within
-// the file system's timestamp granularity, leaves size and mtime as they
-// were (git's "racily clean" problem). Such files are read again and
-// compared by content until their mtime is safely older than the read.
-const racyWindow = 2 * time.Second
-
-// unchanged reports whether info, from a fresh stat, certainly describes
-// the version read; racy reports that it might not and the contents must
-// be compared.
-func (s fileStamp) unchanged(info fs.FileInfo) (same, racy bool) {
-	if s.info == nil || info == nil {
-		return s.info == nil && info == nil, false
-	}
-	if !os.SameFile(s.info, info) || s.info.Size() != info.Size() || !s.info.ModTime().Equal(info.ModTime()) {
-		return false, false
-	}
-	return true, !info.ModTime().Before(s.readAt.Add(-racyWindow))
 }
 
 // New reads the known_hosts files of cfg and returns a KnownHosts. A nil
@@ -86,12 +63,10 @@ func New(cfg *Config) (*KnownHosts, error) {
 		files:       files,
 		policy:      cfg.Policy,
 		hashNew:     cfg.HashNewHosts,
-		logger:      cfg.Logger,
-		now:         cfg.Now,
 		lockTimeout: cfg.LockTimeout,
-	}
-	if k.logger == nil {
-		k.logger = slog.Default()
+		allowSHA1CA: cfg.AllowSHA1CASignatures,
+		logger:      cmp.Or(cfg.Logger, slog.Default()),
+		now:         cfg.Now,
 	}
 	if k.now == nil {
 		k.now = time.Now
@@ -127,7 +102,7 @@ func (k *KnownHosts) current() (*database, error) {
 			if err != nil {
 				info = nil
 			}
-			same, r := k.stamps[i].unchanged(info)
+			same, r := k.stamps[i].Unchanged(info)
 			if !same {
 				fresh = false
 				break
@@ -142,7 +117,7 @@ func (k *KnownHosts) current() (*database, error) {
 	if err != nil {
 		return nil, err
 	}
-	if k.db != nil && len(k.stamps) == len(stamps) && sameSums(k.stamps, stamps) {
+	if k.db != nil && len(k.stamps) == len(stamps) && sameContents(k.stamps, stamps) {
 		k.stamps = stamps // same contents: keep the database and its cache
 		return k.db, nil
 	}
@@ -150,9 +125,9 @@ func (k *KnownHosts) current() (*database, error) {
 	return k.db, nil
 }
 
-func sameSums(a, b []fileStamp) bool {
+func sameContents(a, b []filestamp.Stamp) bool {
 	for i := range a {
-		if a[i].sum != b[i].sum || (a[i].info == nil) != (b[i].info == nil) {
+		if !a[i].SameContents(b[i]) {
 			return false
 		}
 	}
@@ -179,16 +154,16 @@ func (k *KnownHosts) load() (*database, error) {
 // error (permission denied, a directory, an I/O error) fails, because
 // silently ignoring a known_hosts file could turn a changed key into an
 // "unknown" one that AcceptNew would then accept.
-func (k *KnownHosts) read() ([][]byte, []fileStamp, error) {
+func (k *KnownHosts) read() ([][]byte, []filestamp.Stamp, error) {
 	contents := make([][]byte, len(k.files))
-	stamps := make([]fileStamp, len(k.files))
+	stamps := make([]filestamp.Stamp, len(k.files))
 	for i, name := range k.files {
-		now := time.Now()
+		readAt := time.Now()
 		data, info, err := readKnownHostsFile(name)
 		if err != nil {
 			return nil, nil, err
 		}
-		contents[i], stamps[i] = data, fileStamp{info: info, sum: sha256.Sum256(data), readAt: now}
+		contents[i], stamps[i] = data, filestamp.New(info, data, readAt)
 	}
 	return contents, stamps, nil
 }
@@ -196,7 +171,11 @@ func (k *KnownHosts) read() ([][]byte, []fileStamp, error) {
 func (k *KnownHosts) parse(contents [][]byte) *database {
 	db := parseDatabase(k.files, contents)
 	for _, le := range db.invalid {
-		k.logger.Warn("hostkeys: skipping invalid known_hosts line", "file", le.file, "line", le.line, "error", le.err.Error())
+		msg := "hostkeys: skipping invalid known_hosts line"
+		if le.used {
+			msg = "hostkeys: using a @revoked known_hosts line that OpenSSH would skip"
+		}
+		k.logger.Warn(msg, "file", le.file, "line", le.line, "error", le.err.Error())
 	}
 	return db
 }
@@ -265,7 +244,7 @@ func (k *KnownHosts) check(address string, remote net.Addr, key ssh.PublicKey) e
 	if err != nil {
 		return err
 	}
-	v := db.verify(name, host, port, key, k.now)
+	v := db.verify(name, host, port, key, k.checkOptions())
 	if v.reason == nil {
 		return nil
 	}
@@ -283,11 +262,11 @@ func (k *KnownHosts) insecureAccept(name, host, port, address string, nameErr er
 		status, name = nameErr.Error(), address
 	} else if db, err := k.current(); err != nil {
 		status = err.Error()
-	} else if v := db.verify(name, host, port, key, k.now); v.reason != nil {
+	} else if v := db.verify(name, host, port, key, k.checkOptions()); v.reason != nil {
 		status = v.reason.Error()
 	}
 	k.logger.Warn("hostkeys: INSECURE: accepting host key without verification",
-		"host", name, "remote", addrString(remote), "key_type", key.Type(),
+		"host", name, "remote", logtext.Addr(remote), "key_type", key.Type(),
 		"fingerprint", fingerprint(key), "known_hosts", status)
 }
 
@@ -300,9 +279,7 @@ func fingerprint(key ssh.PublicKey) string {
 	return ssh.FingerprintSHA256(key)
 }
 
-func addrString(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	return a.String()
+// checkOptions returns what a check needs from the configuration.
+func (k *KnownHosts) checkOptions() checkOptions {
+	return checkOptions{now: k.now, allowSHA1CA: k.allowSHA1CA}
 }

@@ -28,6 +28,20 @@ type strictCase struct {
 	want     error                    // nil, or the HostKeyError reason
 	openssh  error                    // what OpenSSH does, when it differs from want
 	wantText []string                 // substrings of the error message
+	config   func(*hostkeys.Config)   // changes to the Config, if any
+	sshOpts  []string                 // the same changes as ssh options, for OpenSSH
+}
+
+// newKnownHosts returns a strict KnownHosts on file with tc's Config changes.
+func (tc strictCase) newKnownHosts(tb testing.TB, file string) *hostkeys.KnownHosts {
+	tb.Helper()
+	cfg := &hostkeys.Config{Files: []string{file}, Logger: discardLogger()}
+	if tc.config != nil {
+		tc.config(cfg)
+	}
+	kh, err := hostkeys.New(cfg)
+	require.NoError(tb, err)
+	return kh
 }
 
 func plainServer(pick func(k *testKeys) []ssh.Signer) func(testing.TB, *testKeys) []ssh.Signer {
@@ -51,6 +65,10 @@ var (
 )
 
 func strictCases() []strictCase {
+	return append(basicCases(), revocationAndCertificateCases()...)
+}
+
+func basicCases() []strictCase {
 	ed := plainServer(func(k *testKeys) []ssh.Signer { return []ssh.Signer{k.ed25519} })
 	return []strictCase{
 		{
@@ -504,10 +522,9 @@ func TestStrict(t *testing.T) {
 			s := startServer(t, tc.server(t, k)...)
 			dir := t.TempDir()
 			file := writeFile(t, dir, "known_hosts", tc.known(k, s.port())...)
-			kh, err := hostkeys.New(&hostkeys.Config{Files: []string{file}, Logger: discardLogger()})
-			require.NoError(t, err)
+			kh := tc.newKnownHosts(t, file)
 			address := tc.address(s.port())
-			err = dial(t, s, address, kh)
+			err := dial(t, s, address, kh)
 			if tc.want == nil {
 				assert.NoError(t, err, "dial(%q)", address)
 				return
@@ -525,12 +542,16 @@ func TestStrict(t *testing.T) {
 				assert.Contains(t, err.Error(), want)
 			}
 			assert.NotContains(t, hkErr.Error(), "\n", "the error is one line")
-			if tc.want != hostkeys.ErrUnknownHost {
+			if tc.want == hostkeys.ErrHostKeyChanged || tc.want == hostkeys.ErrHostCertificate {
 				require.NotEmpty(t, hkErr.Known)
-				for _, kk := range hkErr.Known {
-					assert.Equal(t, file, kk.File)
-					assert.Positive(t, kk.Line)
-				}
+			}
+			for _, kk := range hkErr.Known {
+				assert.Equal(t, file, kk.File)
+				assert.Positive(t, kk.Line)
+			}
+			if tc.want == hostkeys.ErrHostKeyRevoked {
+				require.NotNil(t, hkErr.Revoked)
+				assert.Equal(t, file, hkErr.Revoked.File)
 			}
 		})
 	}

@@ -9,6 +9,9 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/dockssh/dockssh/internal/logtext"
+	"github.com/dockssh/dockssh/internal/sshmatch"
 )
 
 // knownHostsName returns the name OpenSSH looks up in known_hosts for a
@@ -27,17 +30,17 @@ func knownHostsName(address string) (name, host, port string, err error) {
 		host = host[1 : len(host)-1]
 	}
 	if host == "" {
-		return "", "", "", fmt.Errorf("hostkeys: address %q has no host", truncate(address))
+		return "", "", "", fmt.Errorf("hostkeys: address %q has no host", logtext.Clip(address, maxQuoted))
 	}
 	if strings.ContainsAny(host, "[]") {
-		return "", "", "", fmt.Errorf("hostkeys: address %q has a malformed host", truncate(address))
+		return "", "", "", fmt.Errorf("hostkeys: address %q has a malformed host", logtext.Clip(address, maxQuoted))
 	}
 	if port == "" {
 		port = "22"
 	}
 	n, err := strconv.ParseUint(port, 10, 16)
 	if err != nil || n == 0 {
-		return "", "", "", fmt.Errorf("hostkeys: address %q has an invalid port", truncate(address))
+		return "", "", "", fmt.Errorf("hostkeys: address %q has an invalid port", logtext.Clip(address, maxQuoted))
 	}
 	port = strconv.FormatUint(n, 10) // "022" is port 22
 	host = strings.ToLower(host)
@@ -54,86 +57,18 @@ type hostMatcher interface {
 }
 
 // patternList is a comma-separated list of OpenSSH patterns
-// (match_pattern_list in OpenSSH's match.c): '*' matches any run of bytes,
-// '?' exactly one byte, a leading '!' negates. A name matches when at least
-// one positive pattern matches and no negated pattern does. Each pattern is
-// compared with the whole known_hosts name, so "*" also covers
-// "[host]:2222", while "*.example.com" covers only port 22 of those hosts
-// and "[*.example.com]:*" covers every port, exactly as in OpenSSH.
-type patternList []pattern
-
-type pattern struct {
-	negate bool
-	glob   string // lowercased, as OpenSSH lowercases patterns for host matching
-}
+// (match_pattern_list in OpenSSH's match.c), compared without case as
+// OpenSSH does for host names. Each pattern is compared with the whole
+// known_hosts name, so "*" also covers "[host]:2222", while "*.example.com"
+// covers only port 22 of those hosts and "[*.example.com]:*" covers every
+// port, exactly as in OpenSSH.
+type patternList struct{ sshmatch.List }
 
 func parsePatternList(field string) patternList {
-	var ps patternList
-	for p := range strings.SplitSeq(field, ",") {
-		neg := strings.HasPrefix(p, "!")
-		if neg {
-			p = p[1:]
-		}
-		ps = append(ps, pattern{negate: neg, glob: strings.ToLower(p)})
-	}
-	return ps
+	return patternList{sshmatch.SplitList(field, true)}
 }
 
-func (ps patternList) match(name string) bool {
-	matched := false
-	for _, p := range ps {
-		if !globMatch(p.glob, name) {
-			continue
-		}
-		if p.negate {
-			return false
-		}
-		matched = true
-	}
-	return matched
-}
-
-// exact returns the single literal name that ps matches, if ps is exactly
-// one positive pattern without wildcards; such lines are looked up by map.
-func (ps patternList) exact() (names []string, ok bool) {
-	for _, p := range ps {
-		if p.negate || strings.ContainsAny(p.glob, "*?") {
-			return nil, false
-		}
-		names = append(names, p.glob)
-	}
-	return names, len(names) > 0
-}
-
-// globMatch reports whether s matches the OpenSSH pattern p, where '*'
-// matches any run of bytes (including none) and '?' any single byte. It
-// gives the same answers as OpenSSH's recursive match_pattern but runs in
-// O(len(p)*len(s)) at worst, because it only ever backtracks to the most
-// recent '*'.
-func globMatch(p, s string) bool {
-	pi, si := 0, 0
-	starP, starS := -1, 0
-	for si < len(s) {
-		switch {
-		case pi < len(p) && p[pi] == '*':
-			starP, starS = pi, si
-			pi++
-		case pi < len(p) && (p[pi] == '?' || p[pi] == s[si]):
-			pi++
-			si++
-		case starP >= 0:
-			starS++
-			si = starS
-			pi = starP + 1
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
+func (ps patternList) match(name string) bool { return ps.Match(name) }
 
 // hashedName is a host field written by "ssh-keygen -H", "ssh-keyscan -H" or
 // HashKnownHosts: "|1|" base64(salt) "|" base64(HMAC-SHA1(salt, name)).

@@ -76,7 +76,7 @@ func TestOpenSSHAgrees(t *testing.T) {
 			file := writeFile(t, t.TempDir(), "known_hosts", tc.known(k, s.port())...)
 			address := tc.address(s.port())
 
-			accepted, out := runOpenSSH(t, s, address, file, "yes")
+			accepted, out := runOpenSSH(t, s, address, file, "yes", tc.sshOpts...)
 			wantAccepted := tc.want == nil
 			if tc.openssh != nil {
 				wantAccepted = tc.openssh == errAccepted
@@ -86,9 +86,8 @@ func TestOpenSSHAgrees(t *testing.T) {
 				assert.Contains(t, out, "Host key verification failed.")
 			}
 
-			kh, err := hostkeys.New(&hostkeys.Config{Files: []string{file}, Logger: discardLogger()})
-			require.NoError(t, err)
-			ours := dial(t, s, address, kh)
+			ours := dial(t, s, address, tc.newKnownHosts(t, file))
+			assert.Equal(t, tc.want == nil, ours == nil, "hostkeys accepted = %v (%v)", ours == nil, ours)
 			t.Logf("OpenSSH:\n%s\nhostkeys:\n%v", strings.TrimSpace(out), ours)
 		})
 	}

@@ -7,9 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -58,87 +63,6 @@ func TestKnownHostsName(t *testing.T) {
 			t.Errorf("knownHostsName(%q) = %q, %q, %q, %v; want %q, %q, %q, error %v",
 				tc.in, name, host, port, err, tc.name, tc.host, tc.port, tc.err)
 		}
-	}
-}
-
-// matchPatternOpenSSH is OpenSSH's match_pattern (match.c), transcribed
-// literally, recursion and all, as the reference for globMatch.
-func matchPatternOpenSSH(s, pattern string) bool {
-	for {
-		if pattern == "" {
-			return s == ""
-		}
-		if pattern[0] == '*' {
-			for pattern != "" && pattern[0] == '*' {
-				pattern = pattern[1:]
-			}
-			if pattern == "" {
-				return true
-			}
-			if pattern[0] != '?' && pattern[0] != '*' {
-				for ; s != ""; s = s[1:] {
-					if s[0] == pattern[0] && matchPatternOpenSSH(s[1:], pattern[1:]) {
-						return true
-					}
-				}
-				return false
-			}
-			for ; s != ""; s = s[1:] {
-				if matchPatternOpenSSH(s, pattern) {
-					return true
-				}
-			}
-			return false
-		}
-		if s == "" {
-			return false
-		}
-		if pattern[0] != '?' && pattern[0] != s[0] {
-			return false
-		}
-		s, pattern = s[1:], pattern[1:]
-	}
-}
-
-func TestGlobMatch(t *testing.T) {
-	tests := []struct {
-		p, s string
-		want bool
-	}{
-		{"", "", true},
-		{"", "a", false},
-		{"*", "", true},
-		{"*", "[host]:2222", true},
-		{"*.example.com", "foo.example.com", true},
-		{"*.example.com", "example.com", false},
-		{"*.example.com", "[foo.example.com]:2222", false},
-		{"[*.example.com]:*", "[foo.example.com]:2222", true},
-		{"fo?.example.com", "foo.example.com", true},
-		{"fo?.example.com", "fo.example.com", false},
-		{"a*b*c", "axxbyyc", true},
-		{"a*b*c", "axxbyy", false},
-		{"**a", "a", true},
-		{"*?", "", false},
-		{"*?", "x", true},
-		{"10.0.0.?", "10.0.0.1", true},
-		{"10.0.0.?", "10.0.0.10", false},
-	}
-	for _, tc := range tests {
-		if got := globMatch(tc.p, tc.s); got != tc.want {
-			t.Errorf("globMatch(%q, %q) = %v, want %v", tc.p, tc.s, got, tc.want)
-		}
-		if ref := matchPatternOpenSSH(tc.s, tc.p); ref != tc.want {
-			t.Errorf("reference match_pattern(%q, %q) = %v, want %v", tc.s, tc.p, ref, tc.want)
-		}
-	}
-}
-
-func TestGlobMatchIsLinear(t *testing.T) {
-	// Exponential for a naive backtracking matcher.
-	p := strings.Repeat("*a", 40) + "b"
-	s := strings.Repeat("a", 4000)
-	if globMatch(p, s) {
-		t.Errorf("globMatch(%q, %q) = true, want false", p, s)
 	}
 }
 
@@ -199,7 +123,8 @@ func TestParseLine(t *testing.T) {
 		{line: "|1|abc ssh-ed25519 " + b64, err: "no hash after the salt"},
 		{line: "|1|" + base64.StdEncoding.EncodeToString([]byte("short")) + "|" + base64.StdEncoding.EncodeToString(make([]byte, 20)) + " ssh-ed25519 " + b64, err: "20 bytes"},
 		{line: "|2|x|y ssh-ed25519 " + b64, err: "|1|"},
-		{line: "example.com 1024 35 12345", err: "1024 key"}, // SSH protocol 1
+		{line: "example.com 1024 35 12345", err: "SSH protocol 1"},
+		{line: "@revoked * 2048 35 12345", err: "SSH protocol 1"},
 	}
 	for _, tc := range tests {
 		e, err := parseLine(tc.line)
@@ -224,7 +149,9 @@ func TestParseLine(t *testing.T) {
 	}
 }
 
-func TestParseLineRejectsCertificates(t *testing.T) {
+// TestParseLineCertificates: what a certificate means on each kind of line,
+// compared with OpenSSH 9.2's hostfile.c and sshkey.c.
+func TestParseLineCertificates(t *testing.T) {
 	key := testPublicKey(t)
 	_, caPriv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
@@ -232,8 +159,143 @@ func TestParseLineRejectsCertificates(t *testing.T) {
 	require.NoError(t, err)
 	cert := &ssh.Certificate{Key: key, CertType: ssh.HostCert, ValidBefore: ssh.CertTimeInfinity}
 	require.NoError(t, cert.SignCert(rand.Reader, ca))
-	_, err = parseLine("example.com " + cert.Type() + " " + base64.StdEncoding.EncodeToString(cert.Marshal()))
-	assert.ErrorContains(t, err, "certificate")
+	field := cert.Type() + " " + base64.StdEncoding.EncodeToString(cert.Marshal())
+
+	// A plain line keeps it as a certificate, which no plain key equals
+	// (sshkey_equal compares types), so the host is known.
+	e, err := parseLine("example.com " + field)
+	require.NoError(t, err)
+	assert.Equal(t, string(cert.Marshal()), e.blob)
+
+	// A @revoked line revokes the certified key (sshkey_equal_public).
+	e, err = parseLine("@revoked * " + field)
+	require.NoError(t, err)
+	assert.Equal(t, string(key.Marshal()), e.blob)
+	assert.Nil(t, e.unreadable)
+
+	// A @cert-authority line with a certificate is skipped.
+	_, err = parseLine("@cert-authority * " + field)
+	assert.ErrorContains(t, err, "certificate on a @cert-authority line")
+}
+
+// nonCanonicalRSA returns an RSA public key whose e and n are written with
+// extra leading zero bytes, which OpenSSH's sshbuf_get_bignum2 trims.
+func nonCanonicalRSA(tb testing.TB) (canonical ssh.PublicKey, blob []byte) {
+	tb.Helper()
+	priv, err := rsa.GenerateKey(rand.Reader, 1024)
+	require.NoError(tb, err)
+	canonical, err = ssh.NewPublicKey(&priv.PublicKey)
+	require.NoError(tb, err)
+	e := big.NewInt(int64(priv.E)).Bytes()
+	blob = ssh.Marshal(struct {
+		Name string
+		E, N []byte
+	}{ssh.KeyAlgoRSA, append([]byte{0, 0}, e...), append([]byte{0, 0, 0}, priv.N.Bytes()...)})
+	require.NotEqual(tb, canonical.Marshal(), blob)
+	return canonical, blob
+}
+
+// TestParseLineComparesParsedKeys: every kind of line is compared by the
+// parsed key, so bytes that differ for the same key do not matter.
+func TestParseLineComparesParsedKeys(t *testing.T) {
+	canonical, blob := nonCanonicalRSA(t)
+	b64 := base64.StdEncoding.EncodeToString(blob)
+	for _, prefix := range []string{"example.com ssh-rsa ", "@cert-authority * ssh-rsa ", "@revoked * ssh-rsa ", "@revoked * rsa-sha2-256 ", "example.com rsa-sha2-512 "} {
+		e, err := parseLine(prefix + b64)
+		require.NoError(t, err, prefix)
+		assert.Equal(t, string(canonical.Marshal()), e.blob, "parseLine(%q...).blob is the canonical key", prefix)
+	}
+
+	db := parseDatabase([]string{"f"}, [][]byte{[]byte("@revoked * ssh-rsa " + b64)})
+	v := db.verify("example.com", "example.com", "22", canonical, checkOptions{now: time.Now})
+	assert.Equal(t, ErrHostKeyRevoked, v.reason)
+}
+
+// TestParseLineRevokedNeverSkipped: each way a @revoked line can be
+// malformed either still revokes its key, refuses every key for the hosts
+// it names, or is one that cannot matter to an x/crypto client.
+func TestParseLineRevokedNeverSkipped(t *testing.T) {
+	key := testPublicKey(t)
+	b64 := base64.StdEncoding.EncodeToString(key.Marshal())
+	rsaKey, _ := nonCanonicalRSA(t)
+	rsaB64 := base64.StdEncoding.EncodeToString(rsaKey.Marshal())
+	shortPriv := &rsa.PublicKey{N: new(big.Int).Lsh(big.NewInt(1), 767), E: 65537}
+	shortPriv.N.SetBit(shortPriv.N, 0, 1)
+	short, err := ssh.NewPublicKey(shortPriv)
+	require.NoError(t, err)
+	xmss := base64.StdEncoding.EncodeToString(ssh.Marshal(struct{ Name, Rest string }{"ssh-xmss@openssh.com", "abcd"}))
+	tests := []struct {
+		line       string
+		revokes    ssh.PublicKey // the key revoked, if any
+		unreadable string        // scope of an unreadable line: "every host" or the hosts
+		skipped    bool
+		warn       string // substring of the warning, for lines OpenSSH skips
+	}{
+		{line: "@revoked * ssh-ed25519 " + b64, revokes: key},
+		{line: "@revoked * rsa-sha2-256 " + rsaB64, revokes: rsaKey},
+		{line: "@revoked * rsa-sha2-512 " + rsaB64, revokes: rsaKey},
+		{line: "@revoked * ssh-rsa " + b64, revokes: key, warn: "does not match the key"},
+		{line: "@REVOKED * ssh-ed25519 " + b64, revokes: key, warn: "not spelled @revoked"},
+		{line: "@revoked * ssh-rsa " + base64.StdEncoding.EncodeToString(short.Marshal()), revokes: short, warn: "768 bits"},
+		{line: "@revoked foo.example.com ssh-ed25519 !!!", unreadable: `hosts matching "foo.example.com"`, warn: "bad base64"},
+		{line: "@revoked foo.example.com ssh-ed25519 AAAA", unreadable: `hosts matching "foo.example.com"`},
+		{line: "@revoked foo.example.com ssh-ed25519", unreadable: `hosts matching "foo.example.com"`, warn: "missing key"},
+		{line: "@revoked foo.example.com", unreadable: `hosts matching "foo.example.com"`, warn: "before the key type"},
+		{line: "@revoked |1|bad ssh-ed25519 !!!", unreadable: "every host"},
+		{line: "@revoked", unreadable: "every host", warn: "no host field"},
+		{line: "@revoked @cert-authority * ssh-ed25519 " + b64, unreadable: "every host"},
+		{line: "@revoked * ssh-xmss@openssh.com " + xmss, skipped: true, warn: "never be offered"},
+		// A corrupt blob whose type name differs from the line's is not an
+		// unsupported key type.
+		{line: "@revoked * ssh-ed25519 " + xmss, unreadable: `hosts matching "*"`},
+		{line: "@revoked * 1024 35 12345", skipped: true, warn: "SSH protocol 1"},
+	}
+	for _, tc := range tests {
+		e, err := parseLine(tc.line)
+		if tc.skipped {
+			assert.Nil(t, e, "parseLine(%q) is skipped", tc.line)
+			assert.ErrorContains(t, err, tc.warn)
+			continue
+		}
+		require.NotNil(t, e, "parseLine(%q) = nil, %v", tc.line, err)
+		assert.Equal(t, markerRevoked, e.marker)
+		if tc.warn != "" {
+			assert.ErrorContains(t, err, tc.warn, "parseLine(%q)", tc.line)
+		} else if tc.revokes != nil {
+			assert.NoError(t, err, "parseLine(%q): a line OpenSSH honours too", tc.line)
+		}
+		if tc.revokes != nil {
+			assert.Nil(t, e.unreadable)
+			assert.Equal(t, string(tc.revokes.Marshal()), e.blob, "parseLine(%q) revokes the key", tc.line)
+			continue
+		}
+		assert.Error(t, e.unreadable, "parseLine(%q)", tc.line)
+		assert.Equal(t, tc.unreadable, e.scope(), "parseLine(%q)", tc.line)
+		assert.ErrorContains(t, err, "refusing every key for "+tc.unreadable)
+	}
+}
+
+// TestShortRSAKeys: RSA keys shorter than OpenSSH's 1024-bit minimum are
+// not host keys or CAs here either, and AcceptNew does not record them.
+func TestShortRSAKeys(t *testing.T) {
+	pub := &rsa.PublicKey{N: new(big.Int).Lsh(big.NewInt(1), 767), E: 65537}
+	pub.N.SetBit(pub.N, 0, 1)
+	short, err := ssh.NewPublicKey(pub)
+	require.NoError(t, err)
+	b64 := base64.StdEncoding.EncodeToString(short.Marshal())
+	for _, l := range []string{"example.com ssh-rsa " + b64, "@cert-authority * ssh-rsa " + b64} {
+		_, err := parseLine(l)
+		assert.ErrorContains(t, err, "768 bits is shorter than the 1024 bits OpenSSH requires", "parseLine(%q)", l)
+	}
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "known_hosts")
+	kh, err := New(&Config{Files: []string{file}, Policy: AcceptNew, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	err = kh.HostKeyCallback()("example.com:22", nil, short)
+	assert.ErrorContains(t, err, "not adding example.com to known_hosts: RSA key of 768 bits")
+	_, statErr := os.Stat(file)
+	assert.ErrorIs(t, statErr, os.ErrNotExist, "nothing was written")
 }
 
 func TestDatabaseLookupOrderAndInvalidLines(t *testing.T) {
@@ -265,10 +327,14 @@ func TestDatabaseLookupOrderAndInvalidLines(t *testing.T) {
 
 func TestHostKeyAlgorithmsOrder(t *testing.T) {
 	supported := ssh.SupportedAlgorithms().HostKeys
-	for _, a := range preferredHostKeyAlgorithms {
+	preferred := preferredHostKeyAlgorithms()
+	for _, a := range preferred {
 		assert.Contains(t, supported, a, "x/crypto implements %s", a)
 	}
-	assert.NotContains(t, preferredHostKeyAlgorithms, ssh.KeyAlgoRSA, "no SHA-1 signatures")
+	assert.NotContains(t, preferred, ssh.KeyAlgoRSA, "no SHA-1 signatures")
+	preferred[0] = "changed by a caller"
+	assert.NotEqual(t, preferred[0], preferredHostKeyAlgorithms()[0], "each call returns a new slice")
+	preferred = preferredHostKeyAlgorithms()
 
 	parse := func(lines ...string) *database {
 		return parseDatabase([]string{"f"}, [][]byte{[]byte(strings.Join(lines, "\n"))})
@@ -301,17 +367,17 @@ func TestHostKeyAlgorithmsOrder(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tc.db.hostKeyAlgorithms(tc.db.lookup("h"))
-			assert.ElementsMatch(t, preferredHostKeyAlgorithms, got, "always the full list")
+			assert.ElementsMatch(t, preferred, got, "always the full list")
 			if len(tc.first) > 0 {
 				assert.Equal(t, tc.first, got[:len(tc.first)], "known algorithms first")
 			}
 			if len(tc.first) == 0 {
-				assert.Equal(t, preferredHostKeyAlgorithms, got)
+				assert.Equal(t, preferred, got)
 			}
 			// The rest keeps the preference order.
 			rest := got[len(tc.first):]
 			var want []string
-			for _, a := range preferredHostKeyAlgorithms {
+			for _, a := range preferred {
 				if !slices.Contains(tc.first, a) {
 					want = append(want, a)
 				}
