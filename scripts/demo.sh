@@ -188,7 +188,7 @@ func main() {
 	}
 }
 GO
-step "building examples/remote-docker" \
+step "building examples/remote-docker (minutes the first time: it compiles the Docker client)" \
 	go build -o "$state/bin/remote-docker" ./examples/remote-docker
 step "building the dialer example ($state/dialer-example/main.go)" \
 	go build -o "$state/bin/dialer-example" "$state/dialer-example/main.go"
