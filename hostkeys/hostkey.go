@@ -1,6 +1,7 @@
 package hostkeys
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -163,10 +164,7 @@ func LoadOrCreateHostKey(path string, cfg *KeyConfig) (ssh.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
+	logger := cmp.Or(cfg.Logger, slog.Default())
 	logger.Info("hostkeys: created new host key", "path", path,
 		"key_type", created.PublicKey().Type(), "fingerprint", ssh.FingerprintSHA256(created.PublicKey()))
 	return created, nil
