@@ -9,7 +9,9 @@ import (
 // A Reason says why a variable was dropped.
 type Reason uint8
 
-// The reasons, in the order a Policy checks them.
+// The reasons, in the order a Policy checks them, except that the name's
+// length (ReasonNameTooLong) is checked between the built-in deny list and
+// Policy.Deny (both ReasonDenied).
 const (
 	// ReasonMalformed: a Filter entry without '='.
 	ReasonMalformed Reason = iota + 1

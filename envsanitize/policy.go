@@ -20,13 +20,16 @@ const (
 // Every variable goes through the same checks, in this order; the first
 // that fails drops it:
 //
-//  1. the built-in deny list (see DenyList) and Deny: these always win;
-//  2. the name: at most MaxNameLen bytes, [A-Za-z_][A-Za-z0-9_]*;
-//  3. Allow (and PTYAllow when PTY): some pattern must match;
-//  4. the value: no NUL, at most MaxValueLen bytes, not a bash function
+//  1. the built-in deny list (see DenyList): it always wins;
+//  2. the name's length: at most MaxNameLen bytes, checked before any
+//     pattern runs on the name, which bounds the patterns' work;
+//  3. Deny: it always wins too;
+//  4. the name: [A-Za-z_][A-Za-z0-9_]*;
+//  5. Allow (and PTYAllow when PTY): some pattern must match;
+//  6. the value: no NUL, at most MaxValueLen bytes, not a bash function
 //     ("()..."), and for LANG, LANGUAGE, LC_*, LINGUAS, TERM, COLORTERM no
 //     '/' or '%', for TZ a time zone rather than a file (sudo's checks);
-//  5. the count: at most MaxVars variables are kept, the first ones.
+//  7. the count: at most MaxVars variables are kept, the first ones.
 //
 // A Policy is read, never written, by its methods: one Policy may serve
 // many goroutines.
@@ -57,7 +60,9 @@ type Policy struct {
 	MaxVars int
 
 	// MaxNameLen is the longest name, in bytes, that passes. Zero or
-	// negative means DefaultMaxNameLen (256).
+	// negative means DefaultMaxNameLen (256). A longer name is dropped
+	// before any Deny, Allow or PTYAllow pattern sees it: a pattern costs
+	// at most about len(pattern)·MaxNameLen byte comparisons (see Match).
 	MaxNameLen int
 
 	// MaxValueLen is the longest value, in bytes, that passes. Zero or
@@ -248,13 +253,17 @@ func (p *Policy) Filter(env []string) (kept []string, dropped []Decision) {
 // check runs every per-variable check on name=value. restoring skips the
 // built-in deny list, for PyInstaller restoration only; Deny still applies.
 // It returns the Decision (Index unset) and false if the variable is
-// dropped. It allocates only to run a Deny or Allow pattern that needs the
-// automaton (see Match); literal and prefix patterns do not.
+// dropped. It does not allocate.
 func (p *Policy) check(name, value string, restoring bool) (Decision, bool) {
 	if !restoring {
 		if r := deniedRule(name); r != nil {
 			return Decision{Name: name, Reason: ReasonDenied, Rule: *r}, false
 		}
+	}
+	// The length before any pattern: it bounds their work on a hostile
+	// name (the built-in list above is a binary search, linear in it).
+	if n := p.maxNameLen(); len(name) > n {
+		return Decision{Name: name, Reason: ReasonNameTooLong, Limit: n, Size: len(name)}, false
 	}
 	for _, pat := range p.Deny {
 		if matchFold(pat, name) {
@@ -262,10 +271,6 @@ func (p *Policy) check(name, value string, restoring bool) (Decision, bool) {
 				Pattern: pat, Group: GroupPolicy, Why: "listed in Policy.Deny", Source: "Policy.Deny",
 			}}, false
 		}
-	}
-	// The length first: it bounds the work on a hostile name.
-	if n := p.maxNameLen(); len(name) > n {
-		return Decision{Name: name, Reason: ReasonNameTooLong, Limit: n, Size: len(name)}, false
 	}
 	if !validName(name) {
 		return Decision{Name: name, Reason: ReasonInvalidName}, false

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -452,5 +453,62 @@ func TestCheckAgreesWithFilter(t *testing.T) {
 		require.True(t, errors.As(err, &d))
 		require.Len(t, dropped, 1)
 		assert.Equal(t, d.Reason, dropped[0].Reason, kv)
+	}
+}
+
+// TestNameLengthBeforePatterns: a name longer than MaxNameLen is dropped
+// before any Deny, Allow or PTYAllow pattern runs on it, which is what
+// bounds the patterns' work on a name from the network. The proof is the
+// reason: the Deny pattern would match the name, yet the length refuses it.
+func TestNameLengthBeforePatterns(t *testing.T) {
+	p := envsanitize.Policy{Allow: []string{"*a*a*a*b"}, PTY: true, PTYAllow: []string{"*"}, Deny: []string{"*a*a*a*a"}}
+	for _, n := range []int{envsanitize.DefaultMaxNameLen + 1, 1 << 20} {
+		name := strings.Repeat("a", n)
+		assert.Equal(t, envsanitize.ReasonNameTooLong, reasonOf(t, p.Check(name, "x")), "len %d", n)
+		_, dropped := p.Filter([]string{name + "=x"})
+		require.Len(t, dropped, 1)
+		assert.Equal(t, envsanitize.ReasonNameTooLong, dropped[0].Reason)
+	}
+	// At the limit the patterns do run.
+	assert.Equal(t, envsanitize.ReasonDenied, reasonOf(t, p.Check(strings.Repeat("a", envsanitize.DefaultMaxNameLen), "x")))
+}
+
+// TestHostilePatterns runs the patterns that make OpenSSH's recursive
+// match_pattern exponential (and the worst case of the matcher used here,
+// a long literal after a '*') against the longest names a Policy lets a
+// pattern see. They must give the right answers and finish: a recursive
+// matcher would need more than 10^13 steps for the first one.
+func TestHostilePatterns(t *testing.T) {
+	longest := strings.Repeat("a", envsanitize.DefaultMaxNameLen)
+	tests := []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"*a*a*a*a*a*a*a*b", longest, false},
+		{"*a*a*a*a*a*a*a*b", longest[1:] + "b", true},
+		{strings.Repeat("*a", 100) + "b", longest, false},
+		{strings.Repeat("*?", 100) + "b", longest, false},
+		{"*" + strings.Repeat("a", 200) + "b", longest, false},
+		{"*" + strings.Repeat("a", 200) + "b", longest[1:] + "b", true},
+		{strings.Repeat("*", 10000) + "b", longest, false},
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, tt := range tests {
+			p := envsanitize.Policy{Allow: []string{tt.pattern}}
+			if got := p.Check(tt.name, "x") == nil; got != tt.want {
+				t.Errorf("Check with Allow %.20q... on %.20q... passed = %v, want %v", tt.pattern, tt.name, got, tt.want)
+			}
+			d := envsanitize.Policy{Allow: []string{"*"}, Deny: []string{tt.pattern}}
+			if got := d.Check(tt.name, "x") != nil; got != tt.want {
+				t.Errorf("Check with Deny %.20q... on %.20q... denied = %v, want %v", tt.pattern, tt.name, got, tt.want)
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("hostile patterns still running after 10 s: the matcher is not polynomial")
 	}
 }
