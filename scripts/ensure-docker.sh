@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure this machine can run dockssh's integration tests and demo:
-# Docker Engine (Debian's docker.io), mmdebstrap, the OpenSSH client and
-# openssl are installed, and dockerd is running and answering `docker info`.
+# Docker Engine (Debian's docker.io), mmdebstrap, the OpenSSH client,
+# openssl, tmux and chromium are installed, and dockerd is running and
+# answering `docker info`.
 # Safe to run again: it only does what is missing. It prints one line per
 # step; the full output of apt-get goes to a log file, named when a step fails
 # (scripts/lib/progress.sh).
@@ -27,6 +28,10 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v ssh-keyscan >/dev/null || need+=(openssh-client)
 # hostkeys' tests make encrypted PKCS#8 keys with the real openssl.
 command -v openssl >/dev/null || need+=(openssl)
+# execbridge's terminal tests drive `ssh -tt` in a real terminal (tmux);
+# sse's browser test drives Debian's chromium headless.
+command -v tmux >/dev/null || need+=(tmux)
+command -v chromium >/dev/null || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
 	mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
