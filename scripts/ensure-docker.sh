@@ -32,6 +32,8 @@ command -v openssl >/dev/null || need+=(openssl)
 # sse's browser test drives Debian's chromium headless.
 command -v tmux >/dev/null || need+=(tmux)
 command -v chromium >/dev/null || need+=(chromium)
+# The browser test fetches xterm.js with `npm pack` (never committed).
+command -v npm >/dev/null || need+=(npm)
 
 if [ ${#need[@]} -gt 0 ]; then
 	mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
