@@ -8,11 +8,14 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
+	"github.com/dockssh/dockssh/hostkeys"
 	"github.com/dockssh/dockssh/internal/logtext"
 )
 
@@ -24,28 +27,102 @@ type keyCache struct {
 	failed map[string]error        // by path; a passphrase that did not open the file
 }
 
-// authRecord collects what authentication tried, for the error message.
+// authRecord collects what authentication tried, for the error message,
+// and the advice that goes with it, for the hint.
 type authRecord struct {
 	mu      sync.Mutex // guards the fields below; x/crypto calls back from its own goroutine
 	notes   []string
-	offered []string // key fingerprints offered
+	advice  []string
+	offered []string // the keys offered, described
+	seen    map[string]bool
 	pwTried bool
 }
 
-func (a *authRecord) note(format string, args ...any) {
+// note records a fact, and what to do about it when advice is not empty.
+func (a *authRecord) note(fact, advice string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.notes = append(a.notes, fmt.Sprintf(format, args...))
+	a.notes = append(a.notes, fact)
+	if advice != "" {
+		a.advice = append(a.advice, advice)
+	}
 }
 
-func (a *authRecord) summary() string {
+// noteErr records an error, with its hint as the advice.
+func (a *authRecord) noteErr(err error) {
+	var h *hinted
+	advice := ""
+	if errors.As(err, &h) {
+		advice = h.hint
+	}
+	a.note(err.Error(), advice)
+}
+
+// offer returns signers without duplicates and records what is offered.
+func (a *authRecord) offer(signers []ssh.Signer) []ssh.Signer {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var b bytes.Buffer
+	if a.seen == nil {
+		a.seen = map[string]bool{}
+	}
+	var out []ssh.Signer
+	for _, s := range signers {
+		k := string(s.PublicKey().Marshal())
+		if a.seen[k] {
+			continue
+		}
+		a.seen[k] = true
+		out = append(out, s)
+		a.offered = append(a.offered, describeKey(s.PublicKey()))
+	}
+	return out
+}
+
+// describeKey names a key as ssh -v does, and a certificate with its ID
+// and validity, so that an expired or wrong certificate shows.
+func describeKey(k ssh.PublicKey) string {
+	cert, ok := k.(*ssh.Certificate)
+	if !ok {
+		return k.Type() + " " + ssh.FingerprintSHA256(k)
+	}
+	return fmt.Sprintf("%s %s (certificate %q, principals %q, %s)", cert.Type(), ssh.FingerprintSHA256(cert.Key), cert.KeyId, cert.ValidPrincipals, validity(cert, time.Now()))
+}
+
+// validity describes a certificate's validity period at now.
+func validity(c *ssh.Certificate, now time.Time) string {
+	if c.ValidAfter == 0 && c.ValidBefore == ssh.CertTimeInfinity {
+		return "valid forever"
+	}
+	after, before := time.Unix(int64(c.ValidAfter), 0).UTC(), time.Unix(int64(min(c.ValidBefore, 1<<62)), 0).UTC()
+	var span string
+	switch {
+	case c.ValidBefore == ssh.CertTimeInfinity:
+		span = "valid from " + after.Format(time.RFC3339)
+	case c.ValidAfter == 0:
+		span = "valid until " + before.Format(time.RFC3339)
+	default:
+		span = fmt.Sprintf("valid from %s to %s", after.Format(time.RFC3339), before.Format(time.RFC3339))
+	}
+	switch {
+	case now.Before(after):
+		return span + ", not yet valid"
+	case c.ValidBefore != ssh.CertTimeInfinity && !now.Before(before):
+		return span + ", expired"
+	}
+	return span
+}
+
+// refused is the error of an authentication that the server refused: who
+// was tried as which user (and where that name came from), with what.
+func (a *authRecord) refused(ep *endpoint, err error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "the server accepted none of the credentials for user %q (from %s)", ep.user, ep.userFrom)
 	if len(a.offered) > 0 {
-		fmt.Fprintf(&b, "keys offered: %v", a.offered)
+		fmt.Fprintf(&b, "; keys offered: %v", a.offered)
 	} else {
-		b.WriteString("no key was offered")
+		b.WriteString("; no key was offered")
 	}
 	if a.pwTried {
 		b.WriteString("; the password was tried")
@@ -54,95 +131,189 @@ func (a *authRecord) summary() string {
 		b.WriteString("; ")
 		b.WriteString(n)
 	}
-	return b.String()
+	return fmt.Errorf("%s: %w", b.String(), err)
 }
 
-// authMethods returns the auth methods for ep in the order the issue asks:
-// the agent's keys and the identity files (one publickey method, so
-// x/crypto tries all of them), then the password when final is true and
-// one is available. The returned cleanup closes the agent connection.
+// hint says what to do about a refused authentication.
+func (a *authRecord) hint(ep *endpoint) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	parts := []string{fmt.Sprintf("authorize one of the keys in ~%s/.ssh/authorized_keys on the server, load the right key into the agent (ssh-add), or set Config.IdentityFiles", ep.user)}
+	parts = append(parts, a.advice...)
+	parts = append(parts, fmt.Sprintf("if %q is not the user to log in as, name the right one in the URL (ssh://USER@host) or with User in ssh_config", ep.user))
+	return strings.Join(parts, "; ")
+}
+
+// hostKeyHint is the advice for a host key the hostkeys package refused;
+// its message holds the details (fingerprints, files, commands).
+func hostKeyHint(err error) string {
+	switch {
+	case errors.Is(err, hostkeys.ErrUnknownHost):
+		return "first check the fingerprint with the server's administrator; then add the host with the ssh-keyscan command above, or let the program trust it on first use (Config.HostKeyPolicy = hostkeys.AcceptNew)"
+	case errors.Is(err, hostkeys.ErrHostKeyChanged):
+		return "do not connect until the server's administrator confirms the change; then replace the old key as the message says"
+	case errors.Is(err, hostkeys.ErrHostKeyRevoked):
+		return "the host needs a new key; ask its administrator"
+	case errors.Is(err, hostkeys.ErrHostCertificate):
+		return "the host needs a valid certificate from a trusted CA; ask its administrator"
+	}
+	return ""
+}
+
+// authMethods returns the auth methods for ep: one publickey method (so
+// that x/crypto tries every key) with the certificates, the agent's keys
+// and the identity files, then, when final is true, the URL's password as
+// the password and keyboard-interactive methods. The returned cleanup
+// closes the agent connection.
 func (d *Dialer) authMethods(ctx context.Context, ep *endpoint, final bool, rec *authRecord) ([]ssh.AuthMethod, func()) {
-	var agentConn net.Conn
-	stopAgent := func() bool { return false }
-	cleanup := func() {
-		if agentConn != nil {
-			stopAgent()
-			agentConn.Close()
-		}
-	}
-	signers := func() ([]ssh.Signer, error) {
-		var out []ssh.Signer
-		seen := map[string]bool{}
-		add := func(s ssh.Signer) {
-			k := string(s.PublicKey().Marshal())
-			if seen[k] {
-				return
-			}
-			seen[k] = true
-			out = append(out, s)
-			rec.mu.Lock()
-			rec.offered = append(rec.offered, s.PublicKey().Type()+" "+ssh.FingerprintSHA256(s.PublicKey()))
-			rec.mu.Unlock()
-		}
-		fileSigners, filePubs := d.loadIdentities(ep, rec)
-		if ep.agentSocket == "" {
-			rec.note("no SSH agent (SSH_AUTH_SOCK is unset or Config.AgentSocket is \"none\")")
-		} else {
-			var dl net.Dialer
-			c, err := dl.DialContext(ctx, "unix", ep.agentSocket)
-			if err != nil {
-				rec.note("SSH agent at %s: %v", ep.agentSocket, errors.Unwrap(err))
-			} else {
-				// An agent that does not answer (one waiting for an
-				// ssh-add -c confirmation, or hung) would block the
-				// handshake past ctx: closing the raw connection does
-				// not interrupt a call to the agent.
-				agentConn = c
-				stopAgent = context.AfterFunc(ctx, func() { c.Close() })
-				as, err := agent.NewClient(c).Signers()
-				if err != nil {
-					rec.note("SSH agent at %s: %v", ep.agentSocket, err)
-				}
-				if len(as) == 0 && err == nil {
-					rec.note("the SSH agent holds no keys (ssh-add)")
-				}
-				for _, s := range as {
-					if ep.identitiesOnly && !filePubs[string(s.PublicKey().Marshal())] {
-						continue
-					}
-					add(s)
-				}
-			}
-		}
-		for _, s := range fileSigners {
-			add(s)
-		}
-		return out, nil
-	}
-	methods := []ssh.AuthMethod{ssh.PublicKeysCallback(signers)}
+	ag := &agentClient{ctx: ctx, socket: ep.agentSocket, rec: rec}
+	methods := []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
+		return d.signers(ep, ag, rec), nil
+	})}
 	if final {
-		methods = append(methods,
-			ssh.PasswordCallback(func() (string, error) {
-				return d.passwordFor(rec)
-			}),
-			ssh.KeyboardInteractive(func(name, instruction string, questions []string, echos []bool) ([]string, error) {
-				if len(questions) == 0 {
-					return nil, nil
-				}
-				// Only the plain one-question, no-echo password prompt
-				// is answered: anything else would be guessing.
-				if len(questions) != 1 || echos[0] {
-					return nil, errors.New("dialer: keyboard-interactive asks more than a password")
-				}
-				pw, err := d.passwordFor(rec)
-				if err != nil {
-					return nil, err
-				}
-				return []string{pw}, nil
-			}),
-		)
+		methods = append(methods, ssh.PasswordCallback(func() (string, error) {
+			return d.passwordFor(rec)
+		}), ssh.KeyboardInteractive(d.keyboardInteractive(rec)))
 	}
-	return methods, cleanup
+	return methods, ag.close
+}
+
+// signers returns the keys to offer for ep, in OpenSSH's order: the
+// certificates (CertificateFile) first, then the agent's keys, then the
+// identity files' (ssh -v shows the same).
+func (d *Dialer) signers(ep *endpoint, ag *agentClient, rec *authRecord) []ssh.Signer {
+	fileSigners, filePubs := d.loadIdentities(ep, rec)
+	keys := ag.signers(ep.identitiesOnly, filePubs)
+	keys = append(keys, fileSigners...)
+	certs := d.certificateSigners(ep, keys, rec)
+	return rec.offer(append(certs, keys...))
+}
+
+// keyboardInteractive answers only the plain one-question, no-echo
+// password prompt: anything else would be guessing.
+func (d *Dialer) keyboardInteractive(rec *authRecord) ssh.KeyboardInteractiveChallenge {
+	return func(name, instruction string, questions []string, echos []bool) ([]string, error) {
+		if len(questions) == 0 {
+			return nil, nil
+		}
+		if len(questions) != 1 || echos[0] {
+			return nil, errors.New("dialer: keyboard-interactive asks more than a password")
+		}
+		pw, err := d.passwordFor(rec)
+		if err != nil {
+			return nil, err
+		}
+		return []string{pw}, nil
+	}
+}
+
+// agentClient is the connection to the SSH agent for one handshake.
+type agentClient struct {
+	ctx    context.Context
+	socket string // "" for no agent
+	rec    *authRecord
+	conn   net.Conn
+	stop   func() bool
+}
+
+// signers returns the agent's keys, filtered by IdentitiesOnly to those of
+// the identity files (filePubs).
+func (a *agentClient) signers(identitiesOnly bool, filePubs map[string]bool) []ssh.Signer {
+	if a.socket == "" {
+		a.rec.note("no SSH agent (SSH_AUTH_SOCK is unset or Config.AgentSocket is \"none\")", "")
+		return nil
+	}
+	var dl net.Dialer
+	c, err := dl.DialContext(a.ctx, "unix", a.socket)
+	if err != nil {
+		a.rec.note(fmt.Sprintf("SSH agent at %s: %v", a.socket, errors.Unwrap(err)), "start the SSH agent, or point Config.AgentSocket (or IdentityAgent) at it")
+		return nil
+	}
+	// An agent that does not answer (one waiting for an ssh-add -c
+	// confirmation, or hung) would block the handshake past ctx: closing
+	// the raw connection does not interrupt a call to the agent.
+	a.conn = c
+	a.stop = context.AfterFunc(a.ctx, func() { c.Close() })
+	all, err := agent.NewClient(c).Signers()
+	if err != nil {
+		a.rec.note(fmt.Sprintf("SSH agent at %s: %v", a.socket, err), "")
+	}
+	if len(all) == 0 && err == nil {
+		a.rec.note("the SSH agent holds no keys", "add a key to the agent with ssh-add")
+	}
+	var out []ssh.Signer
+	for _, s := range all {
+		if !identitiesOnly || filePubs[string(s.PublicKey().Marshal())] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (a *agentClient) close() {
+	if a.conn != nil {
+		a.stop()
+		a.conn.Close()
+	}
+}
+
+// certificateSigners pairs each of ep's certificate files with the private
+// key it certifies, among keys (agent and identity files). As ssh does, a
+// file that holds no user certificate, or whose key is not at hand, is
+// skipped with a note.
+func (d *Dialer) certificateSigners(ep *endpoint, keys []ssh.Signer, rec *authRecord) []ssh.Signer {
+	var out []ssh.Signer
+	for _, path := range ep.certificateFiles {
+		cert, err := readUserCertificate(path)
+		if err != nil {
+			rec.noteErr(err)
+			continue
+		}
+		signer := matchingKey(cert, keys)
+		if signer == nil {
+			rec.note(fmt.Sprintf("CertificateFile %s (certificate %q): its private key is neither in the identity files nor in the agent", path, cert.KeyId),
+				fmt.Sprintf("add the key that %s certifies as an IdentityFile, or load it into the agent", path))
+			continue
+		}
+		cs, err := ssh.NewCertSigner(cert, signer)
+		if err != nil {
+			rec.note(fmt.Sprintf("CertificateFile %s: %v", path, err), "")
+			continue
+		}
+		out = append(out, cs)
+	}
+	return out
+}
+
+// readUserCertificate reads a user certificate in authorized_keys format
+// (an id_ed25519-cert.pub as ssh-keygen -s writes it).
+func readUserCertificate(path string) (*ssh.Certificate, error) {
+	pub, err := readPublicKey(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, withHint(fmt.Errorf("CertificateFile %s: not found", path), "fix the path, or remove the CertificateFile entry")
+		}
+		return nil, fmt.Errorf("CertificateFile %s: not a certificate (%s)", path, logtext.Clip(err.Error(), 80))
+	}
+	cert, ok := pub.(*ssh.Certificate)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("CertificateFile %s holds a plain %s key, not a certificate", path, pub.Type())
+	case cert.CertType != ssh.UserCert:
+		return nil, fmt.Errorf("CertificateFile %s (certificate %q) is a host certificate, not a user certificate", path, cert.KeyId)
+	}
+	return cert, nil
+}
+
+// matchingKey returns the plain key among keys that cert certifies.
+func matchingKey(cert *ssh.Certificate, keys []ssh.Signer) ssh.Signer {
+	want := cert.Key.Marshal()
+	for _, s := range keys {
+		if bytes.Equal(s.PublicKey().Marshal(), want) {
+			return s
+		}
+	}
+	return nil
 }
 
 // errNoPassword makes x/crypto skip the password methods.
@@ -154,7 +325,7 @@ func (d *Dialer) passwordFor(rec *authRecord) (string, error) {
 	defer d.pwMu.Unlock()
 	if d.password == nil {
 		if d.passwordUsed {
-			rec.note("the URL's password was used for the first connection and then wiped (PasswordOnce); use keys, or PasswordKeep")
+			rec.note("the URL's password was used for the first connection and then wiped (PasswordOnce)", "use keys, or Config.PasswordPolicy = PasswordKeep")
 		}
 		return "", errNoPassword
 	}
@@ -194,7 +365,7 @@ func (d *Dialer) loadIdentities(ep *endpoint, rec *authRecord) ([]ssh.Signer, ma
 			if errors.Is(err, fs.ErrNotExist) && !f.explicit {
 				continue
 			}
-			rec.note("%v", err)
+			rec.noteErr(err)
 			continue
 		}
 		for _, s := range signers {
@@ -223,19 +394,20 @@ func (k *keyCache) load(path string, passphrase PassphraseFunc) ([]ssh.Signer, e
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("identity file %s: not found: %w", path, fs.ErrNotExist)
+			return nil, withHint(fmt.Errorf("identity file %s: not found: %w", path, fs.ErrNotExist), "fix the path in Config.IdentityFiles or IdentityFile")
 		}
-		return nil, fmt.Errorf("identity file %s: %v", path, errors.Unwrap(err))
+		return nil, fmt.Errorf("identity file %s: %w", path, errors.Unwrap(err))
 	}
 	signer, err := ssh.ParsePrivateKey(data)
 	var missing *ssh.PassphraseMissingError
 	if errors.As(err, &missing) {
 		if passphrase == nil {
-			return nil, fmt.Errorf("identity file %s is encrypted and Config.Passphrase is nil: skipped (load it into the agent with ssh-add, or set Config.Passphrase)", path)
+			return nil, withHint(fmt.Errorf("identity file %s is encrypted and Config.Passphrase is nil: skipped", path),
+				fmt.Sprintf("load %s into the agent (ssh-add), or set Config.Passphrase", path))
 		}
 		pp, perr := passphrase(path)
 		if perr != nil {
-			return nil, k.fail(path, fmt.Errorf("identity file %s: passphrase: %v", path, perr))
+			return nil, k.fail(path, fmt.Errorf("identity file %s: passphrase: %w", path, perr))
 		}
 		signer, err = ssh.ParsePrivateKeyWithPassphrase(data, pp)
 		clear(pp)

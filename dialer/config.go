@@ -25,9 +25,10 @@ type Config struct {
 	// reads $HOME).
 	HomeDir string
 
-	// SSHConfigPath is the OpenSSH client configuration file to read.
-	// "" means ~/.ssh/config. A missing file is not an error; an
-	// unreadable one is. The system-wide /etc/ssh/ssh_config is not read.
+	// SSHConfigPath is the OpenSSH client configuration file to read,
+	// like ssh -F: it must exist. "" means ~/.ssh/config, which may be
+	// missing (an unreadable one is an error). The system-wide
+	// /etc/ssh/ssh_config is not read.
 	SSHConfigPath string
 	// IgnoreSSHConfig, when true, reads no ssh_config file at all: only
 	// the URL and this Config count.
@@ -59,6 +60,16 @@ type Config struct {
 	// in the authentication error. A certificate at PATH-cert.pub is
 	// offered with its key. ~ and ssh_config %-tokens are expanded.
 	IdentityFiles []string
+	// CertificateFiles are user certificates (ssh-keygen -s ... -I ID
+	// id.pub makes one) to offer, before those of the host's ssh_config
+	// CertificateFile entries and, as ssh does, before every plain key.
+	// Each is offered with the private key whose public key it
+	// certifies, from the identity files or the agent; one without such
+	// a key, or that is no user certificate, is skipped with a note in
+	// the authentication error. ~ and ssh_config %-tokens are expanded.
+	// (A certificate at PATH-cert.pub beside an identity file is offered
+	// with it without being listed.)
+	CertificateFiles []string
 	// Passphrase is asked for the passphrase of an encrypted identity
 	// file, at most once per file per Dialer. nil means encrypted files
 	// are skipped, with a note in the authentication error. The dialer

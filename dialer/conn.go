@@ -1,13 +1,9 @@
 package dialer
 
 import (
-	"encoding/binary"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -104,14 +100,12 @@ type wreq struct {
 	done chan error // for eof
 }
 
+// newConn wraps a fresh channel and starts its goroutines. d.mu is held
+// and the Dialer is not closed.
 func newConn(d *Dialer, sc *sshConn, ch ssh.Channel, reqs <-chan *ssh.Request, session bool) *conn {
-	transport := TransportStreamLocal
-	if session {
-		transport = TransportDialStdio
-	}
 	c := &conn{
 		d: d, sc: sc, ch: ch, session: session,
-		raddr:      &Addr{URL: d.url, Transport: transport},
+		raddr:      &Addr{URL: d.url, Transport: transportOf(session)},
 		closed:     make(chan struct{}),
 		stopRead:   make(chan struct{}),
 		shutDone:   make(chan struct{}),
@@ -134,207 +128,13 @@ func newConn(d *Dialer, sc *sshConn, ch ssh.Channel, reqs <-chan *ssh.Request, s
 	// Write buffers are allocated on first use: many conns only read.
 	c.wfree <- nil
 	c.wfree <- nil
-	d.wg.Add(4)
-	go c.readLoop()
-	go c.writeLoop()
-	go c.reqLoop(reqs)
-	go c.stderrLoop()
+	// Under d.mu, the Dialer not closed: see goroutines.add.
+	d.gor.start(c.readLoop)
+	d.gor.start(c.writeLoop)
+	d.gor.start(func() { c.reqLoop(reqs) })
+	d.gor.start(c.stderrLoop)
 	return c
 }
-
-// --- goroutines ---
-
-func (c *conn) readLoop() {
-	defer c.d.wg.Done()
-	defer close(c.readDone)
-	for {
-		var buf []byte
-		select {
-		case buf = <-c.rfree:
-		case <-c.stopRead:
-			c.discard()
-			return
-		}
-		n, err := c.ch.Read(buf)
-		if err != nil {
-			err = c.finalReadErr(err)
-		}
-		select {
-		case c.rch <- chunk{buf, n, err}:
-		case <-c.stopRead:
-			if err == nil {
-				c.discard()
-			}
-			return
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// discard reads and drops what the remote still sends, so it is not stuck
-// on a full window and can finish.
-func (c *conn) discard() {
-	io.Copy(io.Discard, c.ch)
-}
-
-func (c *conn) writeLoop() {
-	defer c.d.wg.Done()
-	defer close(c.writeDone)
-	for {
-		select {
-		case r := <-c.wq:
-			if r.eof {
-				err := c.writeErr()
-				if err == nil {
-					err = c.ch.CloseWrite()
-				}
-				r.done <- err
-				continue
-			}
-			if c.writeErr() == nil {
-				if _, err := c.ch.Write(r.buf); err != nil {
-					c.setWriteErr(err)
-				}
-			}
-			c.wfree <- r.buf[:cap(r.buf)]
-		case <-c.stopWrite:
-			return
-		}
-	}
-}
-
-func (c *conn) reqLoop(reqs <-chan *ssh.Request) {
-	defer c.d.wg.Done()
-	defer close(c.reqDone)
-	defer c.markExited()
-	for r := range reqs {
-		switch r.Type {
-		case "exit-status":
-			if len(r.Payload) >= 4 {
-				c.exitOnce.Do(func() {
-					c.exitStatus = int(binary.BigEndian.Uint32(r.Payload))
-					c.gotExit = true
-					close(c.exited)
-				})
-			}
-		case "exit-signal":
-			var msg struct {
-				Signal     string
-				CoreDumped bool
-				Error      string
-				Lang       string
-			}
-			if ssh.Unmarshal(r.Payload, &msg) == nil {
-				c.exitOnce.Do(func() {
-					c.exitSignal = msg.Signal
-					c.gotExit = true
-					close(c.exited)
-				})
-			}
-		}
-		if r.WantReply {
-			r.Reply(false, nil)
-		}
-	}
-}
-
-func (c *conn) markExited() { c.exitOnce.Do(func() { close(c.exited) }) }
-
-func (c *conn) stderrLoop() {
-	defer c.d.wg.Done()
-	defer close(c.errDone)
-	io.Copy(&c.stderr, c.ch.Stderr())
-}
-
-// finalReadErr turns the channel's read error into what Read returns: io.EOF
-// for a clean end, an error quoting stderr for a failed remote command, or
-// ErrConnectionLost when the SSH connection died (x/crypto reports a dead
-// connection to a channel reader as a plain io.EOF).
-func (c *conn) finalReadErr(err error) error {
-	if err != io.EOF {
-		return c.opErr(OpRead, err)
-	}
-	if lost := c.sc.lostErr(); lost != nil {
-		return c.opErr(OpRead, lost)
-	}
-	if !c.session {
-		return io.EOF
-	}
-	t := time.NewTimer(exitWait)
-	defer t.Stop()
-	select {
-	case <-c.exited:
-	case <-t.C:
-	case <-c.closed:
-	}
-	if lost := c.sc.lostErr(); lost != nil && !c.gotExitNow() {
-		return c.opErr(OpRead, lost)
-	}
-	if cmdErr := c.commandErr(); cmdErr != nil {
-		return cmdErr
-	}
-	return io.EOF
-}
-
-func (c *conn) gotExitNow() bool {
-	select {
-	case <-c.exited:
-		return c.gotExit
-	default:
-		return false
-	}
-}
-
-// commandErr returns the error for a remote command that exited with a
-// failure, or nil.
-func (c *conn) commandErr() error {
-	if !c.gotExitNow() || (c.exitStatus == 0 && c.exitSignal == "") {
-		return nil
-	}
-	// The stderr bytes came before the exit status, but the goroutine that
-	// copies them may lag; the channel's end-of-file follows the exit
-	// status closely.
-	t := time.NewTimer(time.Second)
-	select {
-	case <-c.errDone:
-	case <-t.C:
-	}
-	t.Stop()
-	stderr := c.stderr.String()
-	e := &Error{Op: OpCommand, URL: c.d.url, ExitStatus: c.exitStatus, Stderr: stderr, scrub: c.d.scrub}
-	if c.exitSignal != "" {
-		e.Err = fmt.Errorf("%s was killed by signal %s", c.d.dest.command, c.exitSignal)
-	} else {
-		e.Err = fmt.Errorf("%s exited with status %d", c.d.dest.command, c.exitStatus)
-	}
-	e.Hint = commandHint(c.exitStatus, stderr, c.d.remoteDocker, c.d.dest.socket)
-	return e
-}
-
-// commandHint says what to do about a failed remote command.
-func commandHint(status int, stderr, docker, socket string) string {
-	low := strings.ToLower(stderr)
-	switch {
-	case status == 127 || strings.Contains(low, "command not found") || strings.Contains(low, "not found") && strings.Contains(low, docker):
-		return fmt.Sprintf("the remote shell did not find %q on the PATH of a non-interactive SSH session (it often lacks what a login shell adds); set Config.RemoteDocker to its full path (e.g. /usr/bin/docker, see `command -v docker` on the server), or fix PATH for SSH sessions on the server", docker)
-	case status == 126:
-		return fmt.Sprintf("the remote shell found %q but may not execute it; check its permissions on the server", docker)
-	case strings.Contains(low, "permission denied") && strings.Contains(low, "sock"):
-		return "the SSH user may not use the Docker socket; on the server add the user to the docker group (and log in again), or use a user that may"
-	case strings.Contains(low, "cannot connect to the docker daemon") || strings.Contains(low, "no such file or directory") && strings.Contains(low, "sock"):
-		if socket != "" {
-			return fmt.Sprintf("no Docker daemon answers at %s on the server: is dockerd running, and is the socket path in the URL right?", socket)
-		}
-		return "no Docker daemon answers at the remote CLI's default socket: is dockerd running? For rootless Docker or another socket, put its path in the URL: ssh://user@host/run/user/UID/docker.sock"
-	case strings.Contains(low, "unknown command") || strings.Contains(low, "dial-stdio"):
-		return "the remote docker CLI does not know `system dial-stdio` (it needs Docker 18.09 or later); upgrade it, or set Config.RemoteDocker to a newer one"
-	}
-	return "see the remote stderr"
-}
-
-// --- net.Conn ---
 
 func (c *conn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
@@ -471,82 +271,6 @@ func (c *conn) CloseRead() error {
 	return nil
 }
 
-// Close closes the conn at once: pending and later Reads and Writes fail.
-// In the background the bytes already accepted are sent, then EOF; the
-// remote command gets Config.CloseGrace to exit, then SIGTERM, then
-// SIGKILL, and the channel is closed. Close never blocks on the network.
-func (c *conn) Close() error {
-	c.closeOnce.Do(func() {
-		close(c.closed)
-		c.stopOnce.Do(func() { close(c.stopRead) })
-		c.d.wg.Add(1)
-		go c.shutdown()
-	})
-	return nil
-}
-
-// shutdown ends the channel after Close, bounded in time.
-func (c *conn) shutdown() {
-	defer c.d.wg.Done()
-	defer close(c.shutDone)
-	c.rdl.stop()
-	c.wdl.stop()
-
-	c.wmu.Lock()
-	if !c.eofQueued {
-		c.eofQueued = true
-		c.wq <- wreq{eof: true, done: make(chan error, 1)}
-	}
-	c.wmu.Unlock()
-
-	grace := time.NewTimer(c.d.closeGrace)
-	defer grace.Stop()
-	// The remote is done when its command exits (sessions) or it has
-	// closed its side (streamlocal: the daemon closes after our EOF).
-	remoteDone := c.exited
-	if !c.session {
-		remoteDone = c.readDone
-	}
-	select {
-	case <-remoteDone:
-	case <-c.sc.done:
-	case <-grace.C:
-		if c.session {
-			c.signalUntilExit()
-		}
-	}
-	c.ch.Close()
-	close(c.stopWrite)
-	// The loops end when the server confirms the close, or when the SSH
-	// connection ends (Dialer.Close ends it after a bounded wait).
-	<-c.readDone
-	<-c.writeDone
-	<-c.reqDone
-	<-c.errDone
-	c.d.release(c)
-	c.d.log.Debug("dialer: conn closed", "url", c.d.url, "transport", c.raddr.Transport, "exit_status", c.exitStatus, "exit_signal", c.exitSignal)
-}
-
-// signalUntilExit sends SIGTERM, then SIGKILL, a second apart, until the
-// remote command exits. sshd (since OpenSSH 7.9) signals the session's
-// process group; without it the process lingers until its next write.
-func (c *conn) signalUntilExit() {
-	for _, sig := range []string{"TERM", "KILL"} {
-		c.d.log.Debug("dialer: remote command did not exit after EOF; signalling it", "url", c.d.url, "signal", sig)
-		c.ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{sig}))
-		t := time.NewTimer(time.Second)
-		select {
-		case <-c.exited:
-			t.Stop()
-			return
-		case <-c.sc.done:
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
-}
-
 func (c *conn) LocalAddr() net.Addr  { return c.sc.laddr }
 func (c *conn) RemoteAddr() net.Addr { return c.raddr }
 
@@ -558,51 +282,3 @@ func (c *conn) SetDeadline(t time.Time) error {
 
 func (c *conn) SetReadDeadline(t time.Time) error  { c.rdl.set(t); return nil }
 func (c *conn) SetWriteDeadline(t time.Time) error { c.wdl.set(t); return nil }
-
-// --- errors ---
-
-func (c *conn) writeErr() error {
-	c.werrMu.Lock()
-	defer c.werrMu.Unlock()
-	return c.werr
-}
-
-func (c *conn) setWriteErr(err error) {
-	c.werrMu.Lock()
-	defer c.werrMu.Unlock()
-	if c.werr == nil {
-		c.werr = err
-	}
-}
-
-// writeFailure turns a failed channel write into the most useful error: the
-// lost connection, the failed remote command, or the raw error.
-func (c *conn) writeFailure(err error) error {
-	if lost := c.sc.lostErr(); lost != nil {
-		return c.opErr(OpWrite, lost)
-	}
-	if c.session {
-		t := time.NewTimer(exitWait)
-		select {
-		case <-c.exited:
-		case <-t.C:
-		case <-c.closed:
-		}
-		t.Stop()
-		if cmdErr := c.commandErr(); cmdErr != nil {
-			return cmdErr
-		}
-	}
-	return c.opErr(OpWrite, err)
-}
-
-func (c *conn) opErr(op Op, err error) error {
-	e := &Error{Op: op, URL: c.d.url, Err: err, scrub: c.d.scrub}
-	if err == os.ErrDeadlineExceeded {
-		return &TimeoutError{e}
-	}
-	if errors.Is(err, ErrConnectionLost) {
-		e.Hint = "in-flight streams on that connection failed; the next DialContext reconnects"
-	}
-	return e
-}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,6 +33,7 @@ type sshConn struct {
 	sessions int  // session channels open or being opened
 	full     bool // the server refused a session at the current count
 	dead     bool
+	openers  map[*opener]struct{} // channel opens in progress on it
 }
 
 // lostErr returns a non-nil error once the connection's transport failed or
@@ -47,7 +47,7 @@ func (sc *sshConn) lostErr() error {
 		return lost
 	}
 	if err := sc.tr.failed(); err != nil {
-		return fmt.Errorf("%w: %v", ErrConnectionLost, err)
+		return fmt.Errorf("%w: %w", ErrConnectionLost, err)
 	}
 	return nil
 }
@@ -57,20 +57,24 @@ func (sc *sshConn) fail(reason error) {
 	sc.lostMu.Lock()
 	defer sc.lostMu.Unlock()
 	if sc.lost == nil {
-		sc.lost = fmt.Errorf("%w: %v", ErrConnectionLost, reason)
+		sc.lost = fmt.Errorf("%w: %w", ErrConnectionLost, reason)
 	}
 }
 
-// watchConn records the first read error of an SSH transport. x/crypto
-// ends every channel with a plain io.EOF when its connection dies; the
-// transport's read error, which always comes first, tells the two apart.
+// watchConn counts what an SSH transport receives and records its first
+// read error. x/crypto ends every channel with a plain io.EOF when its
+// connection dies; the transport's read error, which always comes first,
+// tells the two apart. The count tells a silent server from one that
+// stalls later in the handshake.
 type watchConn struct {
 	net.Conn
-	err atomic.Pointer[error]
+	received atomic.Int64
+	err      atomic.Pointer[error]
 }
 
 func (w *watchConn) Read(p []byte) (int, error) {
 	n, err := w.Conn.Read(p)
+	w.received.Add(int64(n))
 	if err != nil {
 		w.err.CompareAndSwap(nil, &err)
 	}
@@ -84,117 +88,252 @@ func (w *watchConn) failed() error {
 	return nil
 }
 
-// stage tracks how far a connection attempt got, for errors of attempts
-// that a context cancelled.
-type stage struct {
-	mu   sync.Mutex // guards op and addr
-	op   Op
-	addr string
+// progress is how far a connection attempt got: the stage it waits in,
+// since when, and the transport of the hop it talks to. A dial that stops
+// waiting (its context ended) and an attempt that runs out of time both
+// say from it which stage got no answer, and for how long.
+type progress struct {
+	mu    sync.Mutex // guards the fields below
+	op    Op
+	addr  string
+	since time.Time
+	tr    *watchConn // nil before the TCP connect of the stage's hop
 }
 
-func (s *stage) set(op Op, addr string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.op, s.addr = op, addr
+func (p *progress) set(op Op, addr string, tr *watchConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.op, p.addr, p.since, p.tr = op, addr, time.Now(), tr
 }
 
-func (s *stage) get() (Op, string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.op, s.addr
+// stall returns the error of a wait for this attempt that ended with
+// cause (a context error) because of bound.
+func (p *progress) stall(bound string, cause error) (Op, string, *stallError) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	heard := p.tr != nil && p.tr.received.Load() > 0
+	return p.op, p.addr, &stallError{op: p.op, waited: time.Since(p.since), heard: heard, bound: bound, cause: cause}
+}
+
+// stallError says which stage got no answer, for how long, and what ended
+// the wait. It wraps the context's error, so errors.Is(err,
+// context.DeadlineExceeded) holds for a timeout.
+type stallError struct {
+	op     Op
+	waited time.Duration
+	heard  bool   // the server had sent something on this hop (at least its version line)
+	bound  string // what ended the wait
+	cause  error
+}
+
+func (e *stallError) Error() string {
+	return fmt.Sprintf("%s: waited %s (%s): %v", e.what(), roundWait(e.waited), e.bound, e.cause)
+}
+
+// roundWait rounds a wait to what a reader compares with the timeouts
+// that end it: hundredths of a second below a second, tenths above.
+func roundWait(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(100 * time.Millisecond)
+}
+
+func (e *stallError) Unwrap() error { return e.cause }
+
+func (e *stallError) what() string {
+	switch {
+	case e.op == OpConnect:
+		return "no answer to the TCP connect"
+	case e.op == OpHandshake && !e.heard:
+		return "the server accepted the TCP connection but sent no SSH version line"
+	case e.op == OpHandshake:
+		return "the server sent its SSH version line, then stalled in the key exchange"
+	case e.op == OpAuth:
+		return "no answer during authentication (from the server or the SSH agent)"
+	case e.op == OpSession:
+		return "the server did not answer the request for a channel"
+	}
+	return "no answer"
+}
+
+func (e *stallError) hint() string {
+	switch {
+	case e.op == OpConnect:
+		return "no answer: a firewall drops the packets, or the address is wrong"
+	case e.op == OpHandshake && !e.heard:
+		return "something accepts TCP connections there but does not speak SSH: a wrong port, a port forward to a host that is down, a tarpit; or sshd is overloaded (MaxStartups); compare with ssh -v to the same address"
+	case e.op == OpHandshake:
+		return "an overloaded sshd, or a network path that drops large packets (an MTU problem)"
+	case e.op == OpAuth:
+		return "an SSH agent waiting for a confirmation (ssh-add -c) or hung, or a server stuck while checking the credentials (PAM, LDAP)"
+	}
+	return "a heavily loaded sshd, or a dead network path"
+}
+
+// Bounds that end a wait, for stallError.
+const (
+	boundContext   = "the context's deadline"
+	boundCancelled = "the context was cancelled"
+)
+
+func (d *Dialer) boundConnectTimeout() string {
+	return fmt.Sprintf("Config.ConnectTimeout %s", d.connectTimeout)
+}
+
+// contextBound names what ended ctx.
+func contextBound(ctx context.Context) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return boundContext
+	}
+	return boundCancelled
 }
 
 // connect opens one SSH connection to the destination through its hops.
-func (d *Dialer) connect(ctx context.Context, st *stage) (*sshConn, error) {
+// ctx is the attempt's context: Close and the last waiter leaving cancel
+// it; Config.ConnectTimeout bounds it here.
+func (d *Dialer) connect(ctx context.Context, pr *progress) (*sshConn, error) {
+	attempt := ctx
 	if d.connectTimeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, d.connectTimeout, fmt.Errorf("no answer within Config.ConnectTimeout (%s)", d.connectTimeout))
+		ctx, cancel = context.WithTimeout(ctx, d.connectTimeout)
 		defer cancel()
 	}
+	sc, err := d.connectHops(ctx, pr)
+	if err != nil && ctx.Err() != nil {
+		bound := d.boundConnectTimeout()
+		switch {
+		case d.ctx.Err() != nil:
+			bound = "Dialer.Close"
+		case attempt.Err() != nil:
+			bound = contextBound(attempt) // the last waiter left
+		}
+		op, addr, stall := pr.stall(bound, ctx.Err())
+		return nil, d.newError(Error{Op: op, Addr: addr, Err: stall, Hint: stall.hint()})
+	}
+	return sc, err
+}
+
+// connectHops connects to each ProxyJump hop in turn, each through the one
+// before, and then to the destination.
+func (d *Dialer) connectHops(ctx context.Context, pr *progress) (*sshConn, error) {
 	eps := append(append([]endpoint{}, d.dest.jumps...), d.dest.endpoint)
 	var clients []*ssh.Client
-	closeAll := func() {
-		for i := len(clients) - 1; i >= 0; i-- {
-			clients[i].Close()
-		}
-	}
 	var laddr net.Addr
 	var tr *watchConn
 	for i := range eps {
 		ep := &eps[i]
-		final := i == len(eps)-1
-		st.set(OpConnect, ep.addr())
-		var raw net.Conn
 		var err error
-		start := time.Now()
-		if len(clients) == 0 {
-			raw, err = d.dialTCP(ctx, "tcp", ep.addr())
-		} else {
-			raw, err = clients[len(clients)-1].DialContext(ctx, "tcp", ep.addr())
+		final := i == len(eps)-1
+		tr, err = d.dialHop(ctx, pr, ep, clients, final)
+		if err == nil {
+			laddr = cmpAddr(laddr, tr.LocalAddr())
+			var client *ssh.Client
+			client, err = d.handshake(ctx, pr, tr, ep, final)
+			clients = append(clients, client)
 		}
 		if err != nil {
-			closeAll()
-			return nil, d.connectErr(ctx, ep, len(clients) > 0, err)
-		}
-		if laddr == nil {
-			laddr = raw.LocalAddr()
-		}
-		d.log.Debug("dialer: TCP connected", "url", d.url, "addr", ep.addr(), "hop", !final, "took", time.Since(start))
-		tr = &watchConn{Conn: raw}
-		client, err := d.handshake(ctx, st, tr, ep, final)
-		if err != nil {
-			closeAll()
+			closeClients(clients)
 			return nil, err
 		}
-		clients = append(clients, client)
 	}
-	sc := &sshConn{
-		client: clients[len(clients)-1],
-		hops:   clients[:len(clients)-1],
-		tr:     tr,
-		laddr:  laddr,
-		done:   make(chan struct{}),
+	return &sshConn{
+		client:  clients[len(clients)-1],
+		hops:    clients[:len(clients)-1],
+		tr:      tr,
+		laddr:   laddr,
+		done:    make(chan struct{}),
+		openers: map[*opener]struct{}{},
+	}, nil
+}
+
+// cmpAddr keeps the first local address: the TCP connection of the first
+// hop is the only local one.
+func cmpAddr(first, next net.Addr) net.Addr {
+	if first != nil {
+		return first
 	}
-	return sc, nil
+	return next
+}
+
+// closeClients closes the SSH clients of a failed attempt, last hop first;
+// nil entries (a failed handshake) are skipped.
+func closeClients(clients []*ssh.Client) {
+	for i := len(clients) - 1; i >= 0; i-- {
+		if clients[i] != nil {
+			clients[i].Close()
+		}
+	}
+}
+
+// dialHop opens the TCP connection to ep: directly for the first hop,
+// through the previous hop's SSH connection (direct-tcpip) after that.
+func (d *Dialer) dialHop(ctx context.Context, pr *progress, ep *endpoint, via []*ssh.Client, final bool) (*watchConn, error) {
+	pr.set(OpConnect, ep.addr(), nil)
+	start := time.Now()
+	var raw net.Conn
+	var err error
+	if len(via) == 0 {
+		raw, err = d.dialTCP(ctx, "tcp", ep.addr())
+	} else {
+		raw, err = via[len(via)-1].DialContext(ctx, "tcp", ep.addr())
+	}
+	if err != nil {
+		return nil, d.connectErr(ep, len(via) > 0, err)
+	}
+	d.log.Debug("dialer: TCP connected", "url", d.url, "addr", ep.addr(), "hop", !final, "took", time.Since(start))
+	return &watchConn{Conn: raw}, nil
 }
 
 // connectErr explains a failed TCP connect (directly or through a hop).
-func (d *Dialer) connectErr(ctx context.Context, ep *endpoint, viaHop bool, err error) error {
-	e := &Error{Op: OpConnect, URL: d.url, Addr: ep.addr(), Err: hideNetError(err), scrub: d.scrub}
-	if ctx.Err() != nil {
-		e.Err = ctxErr(ctx)
-		return e
-	}
+func (d *Dialer) connectErr(ep *endpoint, viaHop bool, err error) error {
 	var dnsErr *net.DNSError
+	var hint string
 	switch {
 	case viaHop:
-		e.Hint = "the ProxyJump host could not open a connection there; check the address from the jump host's side (and AllowTcpForwarding in its sshd_config)"
+		hint = "the ProxyJump host could not open a connection there; check the address from the jump host's side (and AllowTcpForwarding in its sshd_config)"
 	case errors.Is(err, syscall.ECONNREFUSED):
-		e.Hint = "nothing listens there: is sshd running, and is the port right (URL port, or Port in ssh_config)?"
+		hint = "nothing listens there: is sshd running, and is the port right (URL port, or Port in ssh_config)?"
 	case errors.As(err, &dnsErr):
-		e.Hint = "the host name does not resolve; check the URL, or HostName in ssh_config"
+		hint = "the host name does not resolve; check the URL, or HostName in ssh_config"
 	case isTimeout(err):
-		e.Hint = "no answer: a firewall drops the packets, or the address is wrong"
+		hint = "no answer: a firewall drops the packets, or the address is wrong"
 	default:
-		e.Hint = "check the address and the network"
+		hint = "check the address and the network"
 	}
-	return e
+	return d.newError(Error{Op: OpConnect, Addr: ep.addr(), Err: err, Hint: hint})
 }
 
-// handshake runs the SSH handshake and authentication for ep over raw.
-func (d *Dialer) handshake(ctx context.Context, st *stage, raw net.Conn, ep *endpoint, final bool) (*ssh.Client, error) {
-	st.set(OpHandshake, ep.addr())
+// hostKeyOutcome records what the host key callback decided, which x/crypto
+// reports only as an opaque handshake failure.
+type hostKeyOutcome struct {
+	mu  sync.Mutex // guards err and ok; x/crypto calls back from its own goroutine
+	err error
+	ok  bool
+}
+
+func (h *hostKeyOutcome) set(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.err, h.ok = err, err == nil
+}
+
+func (h *hostKeyOutcome) get() (error, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err, h.ok
+}
+
+// handshake runs the SSH handshake and authentication for ep over tr.
+func (d *Dialer) handshake(ctx context.Context, pr *progress, tr *watchConn, ep *endpoint, final bool) (*ssh.Client, error) {
+	pr.set(OpHandshake, ep.addr(), tr)
 	check, algos, err := d.hostKeys(ep.addr(), ep.knownHosts)
 	if err != nil {
-		raw.Close()
-		return nil, &Error{Op: OpHostKey, URL: d.url, Addr: ep.addr(), Err: err, scrub: d.scrub,
-			Hint: "the known_hosts files could not be used; check Config.KnownHostsFiles or UserKnownHostsFile in ssh_config"}
+		tr.Close()
+		return nil, d.newError(Error{Op: OpHostKey, Addr: ep.addr(), Err: err,
+			Hint: "the known_hosts files could not be used; check Config.KnownHostsFiles or UserKnownHostsFile in ssh_config"})
 	}
-	var (
-		hkMu  sync.Mutex
-		hkErr error
-		hkOK  bool
-	)
+	var hk hostKeyOutcome
 	rec := &authRecord{}
 	methods, cleanup := d.authMethods(ctx, ep, final, rec)
 	defer cleanup()
@@ -203,11 +342,9 @@ func (d *Dialer) handshake(ctx context.Context, st *stage, raw net.Conn, ep *end
 		Auth: methods,
 		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 			err := check(hostname, remote, key)
-			hkMu.Lock()
-			hkErr, hkOK = err, err == nil
-			hkMu.Unlock()
+			hk.set(err)
 			if err == nil {
-				st.set(OpAuth, ep.addr())
+				pr.set(OpAuth, ep.addr(), tr)
 				d.log.Debug("dialer: host key verified", "url", d.url, "addr", ep.addr(), "type", key.Type(), "fingerprint", ssh.FingerprintSHA256(key))
 			}
 			return err
@@ -220,49 +357,40 @@ func (d *Dialer) handshake(ctx context.Context, st *stage, raw net.Conn, ep *end
 		},
 	}
 	start := time.Now()
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	c, chans, reqs, err := ssh.NewClientConn(raw, ep.addr(), cc)
-	cancelled := !stop()
-	if cancelled && err == nil {
+	stop := context.AfterFunc(ctx, func() { tr.Close() })
+	c, chans, reqs, err := ssh.NewClientConn(tr, ep.addr(), cc)
+	if !stop() && err == nil {
 		c.Close()
-		err = ctxErr(ctx)
+		err = ctx.Err()
 	}
 	if err != nil {
-		hkMu.Lock()
-		hostKeyErr, hostKeyOK := hkErr, hkOK
-		hkMu.Unlock()
-		e := &Error{URL: d.url, Addr: ep.addr(), Err: hideNetError(err), scrub: d.scrub}
-		switch {
-		case hostKeyErr != nil:
-			// The typed hostkeys error, not x/crypto's wrapping of it:
-			// its message already says how to fix it.
-			e.Op, e.Err = OpHostKey, hostKeyErr
-		case hostKeyOK:
-			e.Op = OpAuth
-			e.Hint = fmt.Sprintf("the server accepted none of the credentials for user %q (%s); authorize a key on the server (~/.ssh/authorized_keys of that user), load the right key into the agent (ssh-add), or set Config.IdentityFiles", ep.user, rec.summary())
-		default:
-			e.Op = OpHandshake
-			e.Hint = "the server closed the connection or shares no algorithm with the client: is this an SSH server, and does it accept connections (sshd MaxStartups, fail2ban)?"
-		}
-		if cancelled || ctx.Err() != nil {
-			e.Err, e.Hint = ctxErr(ctx), ""
-		}
-		return nil, e
+		return nil, d.handshakeErr(ctx, ep, &hk, rec, err)
 	}
 	if final {
 		d.passwordAuthenticated()
 	}
-	d.log.Debug("dialer: SSH authenticated", "url", d.url, "addr", ep.addr(), "user", ep.user, "server", string(c.ServerVersion()), "took", time.Since(start))
+	d.log.Debug("dialer: SSH authenticated", "url", d.url, "addr", ep.addr(), "user", ep.user, "user_from", ep.userFrom, "server", string(c.ServerVersion()), "took", time.Since(start))
 	return ssh.NewClient(c, chans, reqs), nil
 }
 
-// ctxErr returns the context's error, with its cause when that says more.
-func ctxErr(ctx context.Context) error {
-	err := ctx.Err()
-	if cause := context.Cause(ctx); cause != nil && cause != err {
-		return fmt.Errorf("%w (%v)", err, cause)
+// handshakeErr classifies a failed handshake: the host key check, the
+// authentication, or the handshake itself. A context that ended returns
+// the context's error, which connect turns into a stall error.
+func (d *Dialer) handshakeErr(ctx context.Context, ep *endpoint, hk *hostKeyOutcome, rec *authRecord, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	return err
+	hostKeyErr, hostKeyOK := hk.get()
+	switch {
+	case hostKeyErr != nil:
+		// The typed hostkeys error, not x/crypto's wrapping of it: its
+		// message already says how to fix it.
+		return d.newError(Error{Op: OpHostKey, Addr: ep.addr(), Err: hostKeyErr, Hint: hostKeyHint(hostKeyErr)})
+	case hostKeyOK:
+		return d.newError(Error{Op: OpAuth, Addr: ep.addr(), Err: rec.refused(ep, err), Hint: rec.hint(ep)})
+	}
+	return d.newError(Error{Op: OpHandshake, Addr: ep.addr(), Err: err,
+		Hint: "the server closed the connection or shares no algorithm with the client: is this an SSH server, and does it accept connections (sshd MaxStartups, fail2ban)?"})
 }
 
 func isTimeout(err error) bool {
@@ -274,7 +402,6 @@ func isTimeout(err error) bool {
 // one goes unanswered for KeepAliveCountMax intervals, so that its conns
 // fail instead of hanging and the next dial reconnects.
 func (d *Dialer) keepalive(sc *sshConn) {
-	defer d.wg.Done()
 	if d.keepAliveInterval <= 0 {
 		return
 	}
@@ -288,12 +415,12 @@ func (d *Dialer) keepalive(sc *sshConn) {
 			return
 		}
 		reply := make(chan error, 1)
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
+		// Counted from this counted goroutine. It returns when the
+		// server answers or the connection closes.
+		d.gor.start(func() {
 			_, _, err := sc.client.SendRequest("keepalive@openssh.com", true, nil)
 			reply <- err
-		}()
+		})
 		t := time.NewTimer(limit)
 		select {
 		case err := <-reply:
@@ -303,7 +430,7 @@ func (d *Dialer) keepalive(sc *sshConn) {
 			}
 		case <-t.C:
 			reason := fmt.Errorf("no reply to keepalive within %s (Config.KeepAliveInterval x KeepAliveCountMax)", limit)
-			d.log.Warn("dialer: SSH connection is dead; closing it", "url", d.url, "reason", reason)
+			d.log.Warn("dialer: SSH connection is dead; closing it", "url", d.url, "conn", sc.id, "reason", reason)
 			sc.fail(reason)
 			sc.client.Close()
 			return
@@ -314,23 +441,22 @@ func (d *Dialer) keepalive(sc *sshConn) {
 	}
 }
 
-// watch waits for sc to end, takes it out of the pool and closes its hops.
+// watch waits for sc to end, takes it out of the pool, closes its hops and
+// parks the channel opens that x/crypto leaves waiting on it.
 func (d *Dialer) watch(sc *sshConn) {
-	defer d.wg.Done()
 	err := sc.client.Wait()
 	if err == nil {
-		err = errors.New("closed")
+		err = net.ErrClosed
 	}
 	sc.fail(err)
 	d.mu.Lock()
 	sc.dead = true
 	d.removeConnLocked(sc)
 	d.mu.Unlock()
-	for i := len(sc.hops) - 1; i >= 0; i-- {
-		sc.hops[i].Close()
-	}
+	closeClients(sc.hops)
 	close(sc.done)
-	if !strings.Contains(err.Error(), "use of closed network connection") {
+	d.parkOpeners(sc)
+	if !errors.Is(err, net.ErrClosed) {
 		d.log.Debug("dialer: SSH connection ended", "url", d.url, "conn", sc.id, "err", err)
 	}
 }

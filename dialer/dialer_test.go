@@ -146,7 +146,7 @@ func TestDeadlines(t *testing.T) {
 			_, err := c.Read(make([]byte, 10))
 			errc <- err
 		}()
-		time.Sleep(50 * time.Millisecond)
+		waitForBlocked(t, "dialer.(*conn).Read")
 		require.NoError(t, c.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
 		select {
 		case err := <-errc:
@@ -192,7 +192,7 @@ func TestClosedConn(t *testing.T) {
 		_, err := c.Read(make([]byte, 1))
 		readErr <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitForBlocked(t, "dialer.(*conn).Read")
 	require.NoError(t, c.Close())
 	// The silent remote command only exits when signalled, after the grace:
 	// a Close that waited for the remote would have seen the signal sent.
@@ -299,6 +299,28 @@ func TestDialAfterClose(t *testing.T) {
 	assert.NoError(t, d.Close())
 }
 
+// waitForBlocked waits until a goroutine is blocked (in a select or on a
+// channel) in fn, a function named as in a stack trace, such as
+// "dialer.(*conn).Read": the observable state a test about a blocked call
+// needs before it acts.
+func waitForBlocked(tb testing.TB, fn string) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			header, _, _ := strings.Cut(g, "\n")
+			blocked := strings.Contains(header, "[select") || strings.Contains(header, "[chan receive")
+			if blocked && strings.Contains(g, "/"+fn+"(") {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	tb.Fatalf("no goroutine blocked in %s", fn)
+}
+
 // goroutinesSettle waits until the number of goroutines is at most want.
 func goroutinesSettle(tb testing.TB, want int) {
 	tb.Helper()
@@ -352,12 +374,19 @@ func TestGoroutinesReturnToBaselineAfterClose(t *testing.T) {
 		conn.(interface{ CloseWrite() error }).CloseWrite()
 		require.NoError(t, d2.Close())
 	}
-	time.Sleep(50 * time.Millisecond) // a few keepalives
+	require.Eventually(t, func() bool { return srv.count(func() int { return srv.keepalives }) >= 2 }, 10*time.Second, 5*time.Millisecond, "keepalives are sent")
+	running, parked := dialer.Goroutines(d)
+	assert.Positive(t, running)
+	assert.Zero(t, parked)
 	start := time.Now()
 	require.NoError(t, d.Close())
 	t.Logf("Close took %s", time.Since(start))
 	assert.Less(t, time.Since(start), 5*time.Second)
-	// Close waits for every goroutine the Dialer started.
+	// Close waits for every goroutine the Dialer started: the conns'
+	// loops, the openers, the watch and keepalive loops.
+	running, parked = dialer.Goroutines(d)
+	assert.Zero(t, running, "goroutines the Dialer counts after Close")
+	assert.Zero(t, parked, "goroutines parked in x/crypto")
 	assert.Eventually(t, func() bool { return len(dialerGoroutines()) == 0 }, 2*time.Second, 10*time.Millisecond, "%v", dialerGoroutines())
 	_, err = io.ReadAll(resp.Body)
 	assert.Error(t, err, "a stream in flight fails when the Dialer closes")

@@ -2,7 +2,9 @@ package dialer
 
 import (
 	"errors"
+	"net"
 	"strings"
+	"syscall"
 )
 
 // Op names the stage of a dial, or the conn operation, that failed.
@@ -39,8 +41,15 @@ var (
 )
 
 // Error is the error of a failed dial or conn operation. Its message names
-// the redacted URL, the stage, what went wrong and what to do about it.
-// It never contains the URL's password.
+// the redacted URL, the stage, what went wrong and, in Hint, what to do
+// about it. It never contains the URL's password: every Error is built by
+// one constructor that passes Err, Hint and Stderr through the Dialer's
+// redactor.
+//
+// Error deliberately is no net.Error, and it keeps what the Docker client
+// (github.com/moby/moby/client) would otherwise replace by its own "Cannot
+// connect to the Docker daemon at http://docker" out of its chain and its
+// text; see [Error.Err].
 type Error struct {
 	// Op is the stage that failed.
 	Op Op
@@ -51,9 +60,19 @@ type Error struct {
 	// no address was involved.
 	Addr string
 	// Err is the underlying error; errors.Is and errors.As see through
-	// Error to it (a *hostkeys error, context.Canceled, ...).
+	// Error to it (a *hostkeys.HostKeyError, context.DeadlineExceeded,
+	// syscall.ECONNREFUSED, ...). A network error from the local TCP
+	// connect is reachable by errors.Is only: the Docker client's
+	// request code (client.doRequest in moby/moby/client) replaces any
+	// error in whose chain errors.As finds a *net.DNSError, and any
+	// whose text says "connection refused" or "dial unix", with its own
+	// message, so a refused connect reads "refused (ECONNREFUSED)" here.
+	// Errors that wrap context.DeadlineExceeded or context.Canceled pass
+	// through the Docker client unchanged; it wraps the others with %w
+	// in its own connection-failed error (client.IsErrConnectionFailed
+	// reports true), and errors.As finds this Error in both.
 	Err error
-	// Hint says what to do about it; may be empty.
+	// Hint says what to do about it; empty when there is nothing to add.
 	Hint string
 	// ExitStatus is the remote command's exit status for OpCommand
 	// errors, -1 when it was killed by a signal or is unknown.
@@ -61,9 +80,6 @@ type Error struct {
 	// Stderr is the last 4 KiB of the remote command's standard error
 	// for OpCommand errors.
 	Stderr string
-
-	// scrub removes registered secrets from the message; nil means none.
-	scrub func(string) string
 }
 
 func (e *Error) Error() string {
@@ -90,30 +106,44 @@ func (e *Error) Error() string {
 		b.WriteString("; remote stderr (last 4 KiB): ")
 		b.WriteString(quoteStderr(e.Stderr))
 	}
-	s := dockerClientSafe.Replace(b.String())
-	if e.scrub != nil {
-		s = e.scrub(s)
-	}
-	return s
+	return b.String()
 }
-
-// dockerClientSafe rewords what the Docker client matches in the text of a
-// request error (a *url.Error, itself a net.Error, whose text includes
-// ours): "connection refused" or "dial unix" anywhere makes it replace the
-// whole error with "Cannot connect to the Docker daemon at http://docker".
-// The remote CLI prints "dial unix" when it cannot reach the daemon; the
-// Stderr field keeps its exact words.
-var dockerClientSafe = strings.NewReplacer("connection refused", "refused (ECONNREFUSED)", "dial unix", "unix socket dial")
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Error deliberately does not implement net.Error: the Docker client
-// replaces any net.Error that looks like a refused connection or a timeout
-// with its own "Cannot connect to the Docker daemon at http://docker",
-// which would hide everything said here. A timeout is still found with
-// errors.As(err, &netErr): context.DeadlineExceeded and
-// os.ErrDeadlineExceeded are net.Errors, and a conn's deadline errors are
-// a TimeoutError.
+// newError is the one constructor of *Error. It fills in the URL, takes
+// the hint of a hinted cause when e has none, keeps local network errors
+// where only errors.Is finds them (see Error.Err), and passes the cause,
+// the hint and the remote's stderr through the redactor, so that no error
+// of the package can show the password.
+func (d *Dialer) newError(e Error) *Error {
+	e.URL = d.url
+	var h *hinted
+	if e.Hint == "" && errors.As(e.Err, &h) {
+		e.Hint = h.hint
+	}
+	e.Err = hideNetError(e.Err)
+	if d.red != nil {
+		if e.Err != nil {
+			e.Err = d.red.Error(e.Err)
+		}
+		e.Hint = d.red.String(e.Hint)
+		e.Stderr = d.red.String(e.Stderr)
+	}
+	return &e
+}
+
+// hinted is an error that comes with advice for Error.Hint, for the places
+// that know what to say but do not build the Error themselves.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (h *hinted) Error() string { return h.err.Error() }
+func (h *hinted) Unwrap() error { return h.err }
+
+func withHint(err error, hint string) error { return &hinted{err, hint} }
 
 // TimeoutError is the error of a conn operation that hit its deadline. Its
 // Timeout method reports true (os.IsTimeout(err) is true), it wraps
@@ -134,9 +164,13 @@ func (e *TimeoutError) Timeout() bool { return true }
 // Unwrap returns the *Error.
 func (e *TimeoutError) Unwrap() error { return e.Err }
 
-// quoteStderr keeps the remote's stderr readable on one line: trailing
-// newlines go, inner ones stay visible as " | ", and control characters
-// (a remote could send terminal escapes) are replaced.
+// quoteStderr renders the remote's stderr, untrusted text, for a one-line
+// message: trailing newlines go, inner ones stay visible as " | ", control
+// characters (a remote could send terminal escapes) are replaced, and the
+// two phrases on which the Docker client drops a request error for its own
+// "Cannot connect to the Docker daemon" (see Error.Err), which the remote
+// CLI prints when it cannot reach its daemon, are hyphenated. The Stderr
+// field keeps the remote's exact words.
 func quoteStderr(s string) string {
 	s = strings.TrimRight(s, "\r\n")
 	var b strings.Builder
@@ -152,23 +186,34 @@ func quoteStderr(s string) string {
 			b.WriteRune(r)
 		}
 	}
-	return b.String()
+	return strings.NewReplacer("connection refused", "connection-refused", "dial unix", "dial-unix").Replace(b.String())
 }
 
-// netCause hides a network error from errors.As while keeping errors.Is
-// (syscall.ECONNREFUSED, os.ErrDeadlineExceeded) working. The Docker
-// client looks for a net.Error anywhere in the chain of a request error
-// and, when it finds a refused connection or a timeout, replaces the whole
-// error with "Cannot connect to the Docker daemon at http://docker",
-// dropping the SSH address, the stage and the hint.
+// netCause is a local network error (the TCP connect, a read or write on
+// the transport) that errors.Is sees through (syscall.ECONNREFUSED,
+// os.ErrDeadlineExceeded, ...) and errors.As does not: the Docker client
+// replaces any request error in which errors.As finds a *net.DNSError with
+// that error alone, dropping the stage, the address and the hint. A
+// refused connect is described in its own words, not the system's
+// "connection refused", on which the Docker client does the same.
 type netCause struct{ err error }
 
-func (n *netCause) Error() string        { return n.err.Error() }
+func (n *netCause) Error() string {
+	if errors.Is(n.err, syscall.ECONNREFUSED) {
+		return "refused (ECONNREFUSED)"
+	}
+	return n.err.Error()
+}
+
 func (n *netCause) Is(target error) bool { return errors.Is(n.err, target) }
 
+// hideNetError puts err behind a netCause when its chain holds a *net.OpError
+// or a *net.DNSError.
 func hideNetError(err error) error {
-	if err == nil {
-		return nil
+	var op *net.OpError
+	var dns *net.DNSError
+	if err == nil || (!errors.As(err, &op) && !errors.As(err, &dns)) {
+		return err
 	}
 	return &netCause{err}
 }

@@ -49,6 +49,9 @@ type fakeServer struct {
 	allowTCP         bool          // direct-tcpip to 127.0.0.1 only
 	authGate         chan struct{} // auth callbacks wait for it when not nil
 	openGate         chan struct{} // channel opens wait for it when not nil
+	user             string        // "" = any user name; else only this one
+	userCA           ssh.PublicKey // not nil: only user certificates it signed
+	dropOnOpen       bool          // close the TCP connection on any channel open
 
 	mu          sync.Mutex
 	execs       []string
@@ -295,12 +298,15 @@ type fakeOptions struct {
 	allowTCP         bool
 	authGate         chan struct{}
 	openGate         chan struct{}
+	user             string
+	userCA           ssh.PublicKey
+	dropOnOpen       bool
 }
 
 func (s *fakeServer) opts() fakeOptions {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return fakeOptions{s.password, s.keyAuth, s.clientKey, s.maxSessions, s.allowStreamLocal, s.allowTCP, s.authGate, s.openGate}
+	return fakeOptions{s.password, s.keyAuth, s.clientKey, s.maxSessions, s.allowStreamLocal, s.allowTCP, s.authGate, s.openGate, s.user, s.userCA, s.dropOnOpen}
 }
 
 func (s *fakeServer) setPassword(pw string) {
@@ -346,13 +352,26 @@ func (s *fakeServer) serverConfig(o fakeOptions) *ssh.ServerConfig {
 			}
 		}
 	}
+	// A user certificate signed by userCA for the principal "tester", as
+	// sshd checks one with TrustedUserCAKeys.
+	certs := &ssh.CertChecker{IsUserAuthority: func(auth ssh.PublicKey) bool {
+		return o.userCA != nil && string(auth.Marshal()) == string(o.userCA.Marshal())
+	}}
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(c ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 			s.mu.Lock()
 			s.authTries++
 			s.mu.Unlock()
 			gate()
-			if o.keyAuth && string(key.Marshal()) == string(o.clientKey.PublicKey().Marshal()) {
+			switch {
+			case o.user != "" && c.User() != o.user:
+				return nil, errors.New("no such user")
+			case o.userCA != nil:
+				if _, ok := key.(*ssh.Certificate); !ok {
+					return nil, errors.New("a certificate is required")
+				}
+				return certs.Authenticate(c, key)
+			case o.keyAuth && string(key.Marshal()) == string(o.clientKey.PublicKey().Marshal()):
 				return nil, nil
 			}
 			return nil, errors.New("unknown key")
@@ -418,6 +437,11 @@ func (s *fakeServer) serveConn(c net.Conn) {
 		var open sync.Mutex // guards sessions of this connection
 		sessions := 0
 		for nc := range chans {
+			if o.dropOnOpen {
+				c.Close()
+				nc.Reject(ssh.ConnectionFailed, "dropped")
+				continue
+			}
 			if o.openGate != nil {
 				select {
 				case <-o.openGate:
@@ -644,7 +668,8 @@ func (s *fakeServer) run(ch ssh.Channel, command string, signals <-chan string) 
 		}
 		target, err := net.Dial("unix", sock)
 		if err != nil {
-			fmt.Fprintf(ch.Stderr(), "Cannot connect to the Docker daemon at unix://%s. Is the docker daemon running?\n", sock)
+			// What docker system dial-stdio prints.
+			fmt.Fprintf(ch.Stderr(), "failed to open the raw stream connection: dial unix %s: connect: %v\n", sock, errors.Unwrap(errors.Unwrap(err)))
 			exitStatus(ch, 1)
 			return
 		}

@@ -147,8 +147,8 @@ func TestStreamLocal(t *testing.T) {
 		d := newDialer(t, srv, "/nonexistent/docker.sock", cfg)
 		_, err := httpClient(d).Get("http://docker/_ping")
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), "Cannot connect to the Docker daemon")
-		assert.Contains(t, err.Error(), "/nonexistent/docker.sock")
+		assert.Contains(t, err.Error(), "no Docker daemon answers at /nonexistent/docker.sock")
+		assert.Contains(t, err.Error(), "dial-unix /nonexistent/docker.sock: connect: no such file or directory")
 	})
 }
 
@@ -417,8 +417,9 @@ func TestCloseDuringDial(t *testing.T) {
 		_, err := d.DialContext(context.Background(), "tcp", "")
 		errc <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
-	require.NoError(t, d.Close())
+	// The server holds the dial in authentication.
+	require.Eventually(t, func() bool { return srv.count(func() int { return srv.authTries }) > 0 }, 10*time.Second, time.Millisecond)
+	within(t, "Dialer.Close during a dial", func() { d.Close() })
 	select {
 	case err := <-errc:
 		require.Error(t, err)

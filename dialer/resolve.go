@@ -14,14 +14,16 @@ import (
 // endpoint is one SSH server to authenticate to: the destination or a
 // ProxyJump hop, with its ssh_config settings applied.
 type endpoint struct {
-	alias          string // the name as written (URL host or hop), for messages
-	host           string // HostName applied
-	port           int
-	user           string
-	identityFiles  []identityFile
-	identitiesOnly bool
-	knownHosts     []string // nil: the HostKeyFunc's defaults
-	agentSocket    string   // "" means no agent
+	alias            string // the name as written (URL host or hop), for messages
+	host             string // HostName applied
+	port             int
+	user             string
+	userFrom         string // where user came from, for the authentication error
+	identityFiles    []identityFile
+	certificateFiles []string // user certificates (CertificateFile), tokens expanded
+	identitiesOnly   bool
+	knownHosts       []string // nil: the HostKeyFunc's defaults
+	agentSocket      string   // "" means no agent
 }
 
 // identityFile is a private key file to try.
@@ -42,6 +44,15 @@ type destination struct {
 	notes   []string   // what the ssh_config reader skipped
 }
 
+// Where an endpoint's user name came from, as the authentication error
+// names it.
+const (
+	userFromURL       = "the URL"
+	userFromProxyJump = "the ProxyJump entry"
+	userFromConfig    = "User in ssh_config"
+	userFromLocal     = "the local user name"
+)
+
 // resolver resolves endpoints against one Config and ssh_config file.
 type resolver struct {
 	cfg       *Config
@@ -49,6 +60,7 @@ type resolver struct {
 	localUser string
 	reader    *sshConfigReader // nil when ssh_config is ignored
 	cfgPath   string
+	explicit  bool // cfgPath was named by Config.SSHConfigPath: it must exist
 	getenv    func(string) string
 }
 
@@ -57,17 +69,15 @@ func newResolver(cfg *Config) (*resolver, error) {
 	if home == "" {
 		h, err := os.UserHomeDir()
 		if err != nil {
-			return nil, fmt.Errorf("home directory unknown (%v); set Config.HomeDir", err)
+			return nil, withHint(fmt.Errorf("home directory unknown: %w", err), "set Config.HomeDir")
 		}
 		home = h
 	}
 	r := &resolver{cfg: cfg, home: home, localUser: localUserName(), getenv: os.Getenv}
 	if !cfg.IgnoreSSHConfig {
-		r.cfgPath = cfg.SSHConfigPath
-		if r.cfgPath == "" {
-			r.cfgPath = filepath.Join(home, ".ssh", "config")
-		} else {
-			r.cfgPath = expandTilde(r.cfgPath, home)
+		r.cfgPath = filepath.Join(home, ".ssh", "config")
+		if cfg.SSHConfigPath != "" {
+			r.cfgPath, r.explicit = expandTilde(cfg.SSHConfigPath, home), true
 		}
 		r.reader = newSSHConfigReader(home, r.localUser)
 	}
@@ -88,7 +98,7 @@ func localUserName() string {
 
 // resolve turns a parsed URL into a destination.
 func (r *resolver) resolve(t *target) (*destination, error) {
-	ep, hc, err := r.endpoint(t.host, t.user, t.port)
+	ep, hc, err := r.endpoint(t.host, t.user, userFromURL, t.port)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +121,8 @@ func (r *resolver) resolve(t *target) (*destination, error) {
 // commands, and ignoring one could reach a different host.
 func proxyJump(hc *hostConfig, host string) (string, error) {
 	if c := hc.ProxyCommand; c != "" && !strings.EqualFold(c, "none") {
-		return "", fmt.Errorf("ssh_config sets ProxyCommand for %s; dialer never runs local commands: use ProxyJump instead, or set Config.IgnoreSSHConfig", host)
+		return "", withHint(fmt.Errorf("ssh_config sets ProxyCommand for %s, and the dialer never runs local commands", host),
+			"use ProxyJump instead, or set Config.IgnoreSSHConfig")
 	}
 	if j := hc.ProxyJump; j != "" && !strings.EqualFold(j, "none") {
 		return j, nil
@@ -133,135 +144,192 @@ func (r *resolver) jumps(list string, notes *[]string, depth int) ([]endpoint, e
 	}
 	var out []endpoint
 	for i, hop := range strings.Split(list, ",") {
-		hu, hh, hp, err := parseJump(strings.TrimSpace(hop))
+		hop = strings.TrimSpace(hop)
+		hu, hh, hp, err := parseJump(hop)
 		if err != nil {
-			return nil, fmt.Errorf("ProxyJump %q: %w", rejectedURL(strings.TrimSpace(hop)), err)
+			return nil, withHint(fmt.Errorf("ProxyJump %q: %w", rejectedURL(hop), err), "write each hop as [user@]host[:port] or ssh://[user@]host[:port]")
 		}
-		jep, jhc, err := r.endpoint(hh, hu, hp)
+		jep, jhc, err := r.endpoint(hh, hu, userFromProxyJump, hp)
 		if err != nil {
 			return nil, fmt.Errorf("ProxyJump hop %s: %w", hh, err)
 		}
 		*notes = append(*notes, jhc.Notes...)
 		if i == 0 {
-			j, err := proxyJump(jhc, "the ProxyJump host "+hh)
+			before, err := r.firstHopJumps(jhc, hh, notes, depth)
 			if err != nil {
 				return nil, err
 			}
-			if j != "" {
-				before, err := r.jumps(j, notes, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, before...)
-			}
+			out = append(out, before...)
 		}
 		out = append(out, *jep)
 	}
 	return out, nil
 }
 
+// firstHopJumps resolves the first hop's own ProxyJump, if it has one.
+func (r *resolver) firstHopJumps(hc *hostConfig, host string, notes *[]string, depth int) ([]endpoint, error) {
+	j, err := proxyJump(hc, "the ProxyJump host "+host)
+	if err != nil || j == "" {
+		return nil, err
+	}
+	return r.jumps(j, notes, depth+1)
+}
+
 // endpoint resolves one host alias with the user and port given explicitly
 // (URL or ProxyJump), which win over ssh_config.
-func (r *resolver) endpoint(alias, explicitUser string, explicitPort int) (*endpoint, *hostConfig, error) {
-	hc := &hostConfig{}
-	if r.reader != nil {
-		var err error
-		hc, err = r.reader.read(r.cfgPath, alias, explicitUser)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", errSSHConfig, err)
-		}
+func (r *resolver) endpoint(alias, explicitUser, explicitFrom string, explicitPort int) (*endpoint, *hostConfig, error) {
+	hc, err := r.hostConfig(alias, explicitUser)
+	if err != nil {
+		return nil, nil, err
 	}
-	ep := &endpoint{alias: alias, host: alias, port: 22, user: r.localUser}
+	ep := &endpoint{alias: alias, host: alias}
 	if hc.HostName != "" {
 		ep.host = expandHostName(hc.HostName, alias)
 	}
+	if ep.port, err = r.port(hc, explicitPort); err != nil {
+		return nil, nil, err
+	}
+	if ep.user, ep.userFrom, err = r.user(hc, explicitUser, explicitFrom); err != nil {
+		return nil, nil, err
+	}
+	tokens := r.tokens(ep)
+	ep.identityFiles = r.identityFiles(hc, tokens)
+	ep.certificateFiles = r.certificateFiles(hc, tokens)
+	ep.identitiesOnly = strings.EqualFold(hc.IdentitiesOnly, "yes")
+	ep.knownHosts = r.knownHosts(hc, tokens)
+	ep.agentSocket = r.agentSocket(hc, tokens)
+	return ep, hc, nil
+}
+
+// configHint is the advice for an ssh_config file that cannot be used.
+const configHint = "fix the file, point Config.SSHConfigPath elsewhere, or set Config.IgnoreSSHConfig"
+
+// hostConfig reads what ssh_config says about alias; an empty hostConfig
+// when ssh_config is ignored.
+func (r *resolver) hostConfig(alias, explicitUser string) (*hostConfig, error) {
+	if r.reader == nil {
+		return &hostConfig{}, nil
+	}
+	hc, err := r.reader.read(r.cfgPath, alias, explicitUser, r.explicit)
+	if err != nil {
+		return nil, withHint(err, configHint)
+	}
+	return hc, nil
+}
+
+// port is the explicit port, else ssh_config's Port, else 22.
+func (r *resolver) port(hc *hostConfig, explicit int) (int, error) {
 	switch {
-	case explicitPort != 0:
-		ep.port = explicitPort
+	case explicit != 0:
+		return explicit, nil
 	case hc.Port != "":
 		p, err := parsePort(hc.Port)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", errSSHConfig, err)
+			return 0, withHint(err, configHint)
 		}
-		ep.port = p
+		return p, nil
 	}
+	return 22, nil
+}
+
+// user is the explicit user, else ssh_config's User, else the local user,
+// with where it came from.
+func (r *resolver) user(hc *hostConfig, explicit, explicitFrom string) (string, string, error) {
 	switch {
-	case explicitUser != "":
-		ep.user = explicitUser
+	case explicit != "":
+		return explicit, explicitFrom, nil
 	case hc.User != "":
-		ep.user = hc.User
+		return hc.User, userFromConfig, nil
+	case r.localUser != "":
+		return r.localUser, userFromLocal, nil
 	}
-	if ep.user == "" {
-		return nil, nil, errors.New("no user: the URL names none and the local user name is unknown; write ssh://USER@host")
-	}
-	tokens := r.tokens(ep)
+	return "", "", withHint(errors.New("no user: the URL names none, ssh_config sets no User, and the local user name is unknown"),
+		"write ssh://USER@host")
+}
 
-	for _, f := range r.cfg.IdentityFiles {
-		ep.identityFiles = append(ep.identityFiles, identityFile{path: r.path(f, tokens), explicit: true})
+// identityFiles lists Config.IdentityFiles, then ssh_config's, else the
+// default files.
+func (r *resolver) identityFiles(hc *hostConfig, tokens map[byte]string) []identityFile {
+	var out []identityFile
+	for _, f := range append(append([]string{}, r.cfg.IdentityFiles...), hc.IdentityFiles...) {
+		out = append(out, identityFile{path: r.path(f, tokens), explicit: true})
 	}
-	for _, f := range hc.IdentityFiles {
-		ep.identityFiles = append(ep.identityFiles, identityFile{path: r.path(f, tokens), explicit: true})
-	}
-	if len(ep.identityFiles) == 0 {
+	if len(out) == 0 {
 		for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-			ep.identityFiles = append(ep.identityFiles, identityFile{path: filepath.Join(r.home, ".ssh", name)})
+			out = append(out, identityFile{path: filepath.Join(r.home, ".ssh", name)})
 		}
 	}
-	ep.identitiesOnly = strings.EqualFold(hc.IdentitiesOnly, "yes")
+	return out
+}
 
+// certificateFiles lists Config.CertificateFiles, then ssh_config's.
+func (r *resolver) certificateFiles(hc *hostConfig, tokens map[byte]string) []string {
+	var out []string
+	for _, f := range append(append([]string{}, r.cfg.CertificateFiles...), hc.CertificateFiles...) {
+		out = append(out, r.path(f, tokens))
+	}
+	return out
+}
+
+// knownHosts is Config.KnownHostsFiles, else ssh_config's
+// UserKnownHostsFile and GlobalKnownHostsFile, else OpenSSH's defaults.
+func (r *resolver) knownHosts(hc *hostConfig, tokens map[byte]string) []string {
+	var out []string
 	switch {
 	case r.cfg.KnownHostsFiles != nil:
 		for _, f := range r.cfg.KnownHostsFiles {
-			ep.knownHosts = append(ep.knownHosts, r.path(f, tokens))
+			out = append(out, r.path(f, tokens))
 		}
 	case hc.UserKnownHostsFiles != nil || hc.GlobalKnownHostsFiles != nil:
-		user := hc.UserKnownHostsFiles
-		if user == nil {
-			user = []string{"~/.ssh/known_hosts", "~/.ssh/known_hosts2"}
-		}
-		global := hc.GlobalKnownHostsFiles
-		if global == nil {
-			global = []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
-		}
-		ep.knownHosts = []string{} // "none" everywhere means no file at all
+		user := cmpSlice(hc.UserKnownHostsFiles, []string{"~/.ssh/known_hosts", "~/.ssh/known_hosts2"})
+		global := cmpSlice(hc.GlobalKnownHostsFiles, []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"})
+		out = []string{} // "none" everywhere means no file at all
 		for _, f := range append(append([]string{}, user...), global...) {
-			if strings.EqualFold(f, "none") {
-				continue
+			if !strings.EqualFold(f, "none") {
+				out = append(out, r.path(f, tokens))
 			}
-			ep.knownHosts = append(ep.knownHosts, r.path(f, tokens))
 		}
 	default:
-		ep.knownHosts = []string{
+		out = []string{
 			filepath.Join(r.home, ".ssh", "known_hosts"),
 			filepath.Join(r.home, ".ssh", "known_hosts2"),
 			"/etc/ssh/ssh_known_hosts",
 			"/etc/ssh/ssh_known_hosts2",
 		}
 	}
-
-	switch {
-	case r.cfg.AgentSocket != "":
-		ep.agentSocket = r.cfg.AgentSocket
-	case hc.IdentityAgent != "":
-		ep.agentSocket = hc.IdentityAgent
-		if ep.agentSocket == "SSH_AUTH_SOCK" {
-			ep.agentSocket = r.getenv("SSH_AUTH_SOCK")
-		} else if v, ok := strings.CutPrefix(ep.agentSocket, "$"); ok {
-			ep.agentSocket = r.getenv(v)
-		} else if !strings.EqualFold(ep.agentSocket, "none") {
-			ep.agentSocket = r.path(ep.agentSocket, tokens)
-		}
-	default:
-		ep.agentSocket = r.getenv("SSH_AUTH_SOCK")
-	}
-	if strings.EqualFold(ep.agentSocket, "none") {
-		ep.agentSocket = ""
-	}
-	return ep, hc, nil
+	return out
 }
 
-// errSSHConfig marks errors of the ssh_config file.
-var errSSHConfig = errors.New("ssh_config")
+// cmpSlice returns s, or def when s is nil.
+func cmpSlice(s, def []string) []string {
+	if s == nil {
+		return def
+	}
+	return s
+}
+
+// agentSocket is Config.AgentSocket, else ssh_config's IdentityAgent (a
+// path, SSH_AUTH_SOCK or $VAR), else $SSH_AUTH_SOCK; "" for none.
+func (r *resolver) agentSocket(hc *hostConfig, tokens map[byte]string) string {
+	sock := r.cfg.AgentSocket
+	switch {
+	case sock != "":
+	case hc.IdentityAgent == "SSH_AUTH_SOCK":
+		sock = r.getenv("SSH_AUTH_SOCK")
+	case strings.HasPrefix(hc.IdentityAgent, "$"):
+		sock = r.getenv(hc.IdentityAgent[1:])
+	case hc.IdentityAgent != "" && !strings.EqualFold(hc.IdentityAgent, "none"):
+		sock = r.path(hc.IdentityAgent, tokens)
+	case hc.IdentityAgent != "":
+		sock = "none"
+	default:
+		sock = r.getenv("SSH_AUTH_SOCK")
+	}
+	if strings.EqualFold(sock, "none") {
+		return ""
+	}
+	return sock
+}
 
 func (r *resolver) tokens(ep *endpoint) map[byte]string {
 	return map[byte]string{

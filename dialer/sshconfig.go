@@ -67,15 +67,21 @@ type resolveState struct {
 }
 
 // read evaluates the file at path for alias. A missing file yields an empty
-// hostConfig.
-func (r *sshConfigReader) read(path, alias, urlUser string) (*hostConfig, error) {
+// hostConfig, unless required: a file the program named must exist, as
+// for ssh -F ("Can't open user config file").
+func (r *sshConfigReader) read(path, alias, urlUser string, required bool) (*hostConfig, error) {
 	st := &resolveState{alias: alias, urlUser: urlUser}
 	if err := r.readFileAt(st, path, 0, true); err != nil {
-		return nil, err
+		if required || !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
 	}
 	return &st.hc, nil
 }
 
+// readFileAt reads and evaluates one file. A missing file is an error only
+// at the top level (read decides); an Include that matches nothing is
+// none.
 func (r *sshConfigReader) readFileAt(st *resolveState, path string, depth int, topLevel bool) error {
 	if depth > maxIncludeDepth {
 		return errConfigLoop
@@ -83,6 +89,9 @@ func (r *sshConfigReader) readFileAt(st *resolveState, path string, depth int, t
 	data, err := r.readFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
+			if topLevel {
+				return fmt.Errorf("can't open the ssh config file %s: %w", path, err)
+			}
 			return nil
 		}
 		// An Include glob may match a directory too (conf.d/old/);

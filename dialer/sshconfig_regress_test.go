@@ -18,7 +18,7 @@ func TestSSHConfigIncludeGlobMatchingADirectory(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "work"), []byte("Host build\n  User deploy\n"), 0o600))
 	cfg := filepath.Join(home, ".ssh", "config")
 	require.NoError(t, os.WriteFile(cfg, []byte("Include conf.d/*\n"), 0o600))
-	hc, err := newSSHConfigReader(home, "alice").read(cfg, "build", "")
+	hc, err := newSSHConfigReader(home, "alice").read(cfg, "build", "", false)
 	require.NoError(t, err)
 	assert.Equal(t, "deploy", hc.User)
 }
@@ -36,12 +36,12 @@ Host legacy
 Host *
     ProxyCommand nc %h %p
 `})
-	hc, err := r.read("/cfg", "target", "")
+	hc, err := r.read("/cfg", "target", "", false)
 	require.NoError(t, err)
 	assert.Equal(t, "bastion", hc.ProxyJump)
 	assert.Equal(t, "", hc.ProxyCommand)
 
-	hc, err = r.read("/cfg", "legacy", "")
+	hc, err = r.read("/cfg", "legacy", "", false)
 	require.NoError(t, err)
 	assert.Equal(t, "", hc.ProxyJump)
 	assert.NotEmpty(t, hc.ProxyCommand)

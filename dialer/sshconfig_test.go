@@ -62,7 +62,7 @@ Host *
     IdentityFile ~/.ssh/id_default
     UserKnownHostsFile ~/.ssh/kh1 ~/.ssh/kh2
 `})
-	hc, err := r.read("/cfg", "build", "")
+	hc, err := r.read("/cfg", "build", "", false)
 	require.NoError(t, err)
 	assert.Equal(t, "10.0.0.5", hc.HostName)
 	assert.Equal(t, "deploy", hc.User)
@@ -71,7 +71,7 @@ Host *
 	assert.Equal(t, "yes", hc.IdentitiesOnly)
 	assert.Equal(t, []string{"~/.ssh/kh1", "~/.ssh/kh2"}, hc.UserKnownHostsFiles)
 
-	hc, err = r.read("/cfg", "other", "")
+	hc, err = r.read("/cfg", "other", "", false)
 	require.NoError(t, err)
 	assert.Equal(t, "nobody", hc.User)
 	assert.Equal(t, "", hc.HostName)
@@ -112,7 +112,7 @@ Match host 10.1.2.3
 Match all
     IdentityFile ~/.ssh/all
 `})
-	hc, err := r.read("/cfg", "target", "")
+	hc, err := r.read("/cfg", "target", "", false)
 	require.NoError(t, err)
 	assert.Equal(t, "", hc.ProxyJump, "Match exec is never run, its block never applied")
 	assert.Equal(t, "2200", hc.Port)
@@ -128,10 +128,10 @@ Match all
 
 func TestSSHConfigMatchUserUsesURLUser(t *testing.T) {
 	r := memReader("/h", map[string]string{"/cfg": "Match user root\n  Port 2022\n"})
-	hc, err := r.read("/cfg", "x", "root")
+	hc, err := r.read("/cfg", "x", "root", false)
 	require.NoError(t, err)
 	assert.Equal(t, "2022", hc.Port)
-	hc, err = r.read("/cfg", "x", "")
+	hc, err = r.read("/cfg", "x", "", false)
 	require.NoError(t, err)
 	assert.Equal(t, "", hc.Port, "the local user alice does not match")
 }
@@ -148,23 +148,23 @@ Host *
 		"/home/alice/.ssh/config.d/20-b.conf": "Host a\n  HostName never.example\n  User from-b\n",
 		"/abs/inner.conf":                     "User inner-user\nHost *\nUser after-host-line\n",
 	})
-	hc, err := r.read("/cfg", "a", "")
+	hc, err := r.read("/cfg", "a", "", false)
 	require.NoError(t, err)
 	assert.Equal(t, "a.example", hc.HostName)
 	assert.Equal(t, "2201", hc.Port)
 	assert.Equal(t, "from-b", hc.User)
 
-	hc, err = r.read("/cfg", "inner", "")
+	hc, err = r.read("/cfg", "inner", "", false)
 	require.NoError(t, err)
 	assert.Equal(t, "inner-user", hc.User)
-	hc, err = r.read("/cfg", "other", "")
+	hc, err = r.read("/cfg", "other", "", false)
 	require.NoError(t, err)
 	assert.Equal(t, "fallback", hc.User, "an Include inside a non-matching Host block is not read")
 }
 
 func TestSSHConfigIncludeLoop(t *testing.T) {
 	r := memReader("/h", map[string]string{"/cfg": "Include /cfg\n"})
-	_, err := r.read("/cfg", "x", "")
+	_, err := r.read("/cfg", "x", "", false)
 	require.ErrorIs(t, err, errConfigLoop)
 }
 
@@ -211,7 +211,7 @@ func TestSSHConfigHostPatterns(t *testing.T) {
 	}
 	for _, tc := range cases {
 		r := memReader("/h", map[string]string{"/cfg": "Host " + strings.Join(tc.patterns, " ") + "\n  User matched\n"})
-		hc, err := r.read("/cfg", tc.name, "")
+		hc, err := r.read("/cfg", tc.name, "", false)
 		require.NoError(t, err)
 		assert.Equal(t, tc.want, hc.User == "matched", "Host %s for %q", strings.Join(tc.patterns, " "), tc.name)
 	}
@@ -322,7 +322,7 @@ func FuzzSSHConfig(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data, alias string) {
 		r := memReader("/h", map[string]string{"/cfg": data, "/h/.ssh/x.conf": data})
-		_, err := r.read("/cfg", alias, "")
+		_, err := r.read("/cfg", alias, "", false)
 		if err != nil && !strings.Contains(err.Error(), "quote") && err != errConfigLoop && !strings.Contains(err.Error(), "Include") {
 			t.Fatalf("read: %v", err)
 		}

@@ -30,7 +30,7 @@ func parseURL(raw string) (*target, error) {
 	// and may take a part of the password for the path or the port.
 	if rest, ok := afterScheme(raw); ok {
 		if end := strings.IndexAny(rest, "/?#"); end >= 0 && strings.Contains(rest[end:], "@") {
-			return nil, errors.New("'@' after the host: percent-encode '/', '?' and '#' in a password (%2F, %3F, %23)")
+			return nil, errAtAfterHost
 		}
 	}
 	u, err := url.Parse(raw)
@@ -64,7 +64,7 @@ func parseURL(raw string) (*target, error) {
 		return nil, errors.New("host contains characters no host name has")
 	}
 	if strings.Contains(t.host, ":") && !strings.HasPrefix(u.Host, "[") {
-		return nil, errors.New("an IPv6 address must be in brackets: ssh://[::1]:22")
+		return nil, withHint(errors.New("an IPv6 address must be in brackets"), "write ssh://[::1]:22")
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
@@ -91,6 +91,19 @@ func parseURL(raw string) (*target, error) {
 		t.socket = u.Path
 	}
 	return t, nil
+}
+
+// errAtAfterHost is the parse error of a URL with an '@' after the host.
+var errAtAfterHost = withHint(errors.New("dialer: '@' after the host (an unescaped '/', '?' or '#' in a password?)"),
+	"percent-encode '/', '?' and '#' in a password (%2F, %3F, %23), or better, leave the password out and use a key")
+
+// urlHint is the advice for a URL that parseURL refused.
+func urlHint(err error) string {
+	var h *hinted
+	if errors.As(err, &h) {
+		return h.hint
+	}
+	return "want ssh://[user@]host[:port][/path/to/docker.sock]"
 }
 
 // afterScheme returns what follows "://" in raw.

@@ -59,9 +59,9 @@ func TestParseURLErrors(t *testing.T) {
 		"ssh://host%2Fpath":              "URL",
 		"ssh://user:secret@host:bad":     "port",
 		"ssh://user:secret@host:9999999": "port",
-		"ssh://user:12/secret@host":      "percent-encode",
-		"ssh://user:se?cret@host":        "percent-encode",
-		"ssh://user:se#cret@host":        "percent-encode",
+		"ssh://user:12/secret@host":      "'@' after the host",
+		"ssh://user:se?cret@host":        "'@' after the host",
+		"ssh://user:se#cret@host":        "'@' after the host",
 	}
 	for in, want := range cases {
 		_, err := parseURL(in)
