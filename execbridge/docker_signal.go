@@ -51,12 +51,14 @@ func signalNumber(name string) (int, bool) {
 // numbers) arrives as a positional parameter, never as script text. They
 // need a POSIX sh, grep (-z, or tr) and kill, which busybox has.
 
-// helperPrelude defines marked, which prints /proc/PID/environ for every
+// helperPrelude stops at once, without a report, when grep is missing
+// (the scan would find nothing and look like success). It defines marked, which prints /proc/PID/environ for every
 // process whose environment holds the line in $m, and pstat, which sets S
 // (state), PP (parent PID) and SID (session ID) from /proc/PID/stat (its
 // command name may hold spaces and parentheses, so fields are counted from
 // the last ")").
 const helperPrelude = `
+command -v grep >/dev/null 2>&1 || { echo "dockssh-helper: no grep in the container"; exit 1; }
 if printf 'x\0' | grep -qzxF x 2>/dev/null; then
 	marked() { grep -lzxF -e "$m" /proc/[0-9]*/environ 2>/dev/null; }
 else

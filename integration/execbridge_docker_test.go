@@ -467,11 +467,20 @@ func TestDockerBackend(t *testing.T) {
 		assert.Equal(t, int64(0), e.docker.stat.Load(), "the second call is answered from the cache")
 	})
 
-	t.Run("NoShell", func(t *testing.T) {
+	t.Run("NoGrepNoShell", func(t *testing.T) {
+		// busybox's sh runs its own grep even without /bin/grep: take
+		// Debian's away.
+		deb := harness.StartDebian(t, "backend-nogrep")
+		p := e.start(t, execbridge.ProcessSpec{Target: execbridge.Target{ID: deb.ID}, Argv: []string{"sleep", uniqueSleep(t)}})
+		deb.Exec(t, "rm", "/usr/bin/grep")
+		err := p.Close()
+		require.Error(t, err, "without grep Close cannot find the processes, and says so")
+		assert.Contains(t, err.Error(), "no grep")
+
 		bare := harness.StartTarget(t, "backend-noshell")
-		p := e.start(t, execbridge.ProcessSpec{Target: execbridge.Target{ID: bare.ID}, Argv: []string{"sleep", uniqueSleep(t)}})
+		p = e.start(t, execbridge.ProcessSpec{Target: execbridge.Target{ID: bare.ID}, Argv: []string{"sleep", uniqueSleep(t)}})
 		bare.Exec(t, "/bin/busybox", "rm", "/bin/sh")
-		_, err := e.backend.Shell(t.Context(), execbridge.Target{ID: bare.ID, Name: bare.Name})
+		_, err = e.backend.Shell(t.Context(), execbridge.Target{ID: bare.ID, Name: bare.Name})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "has no shell")
 		assert.Error(t, p.Close(), "without /bin/sh Close cannot end the process, and says so")
