@@ -82,7 +82,8 @@ const (
 // it yet) and none to close once its exit was seen. A process with a
 // terminal adds one resize on engines older than API 1.42, which ignore
 // the size given at creation. Signal, and Close of a process whose exit
-// was not seen, run one more short exec each (see below).
+// was not seen, cost one inspect and one short exec each (create and
+// attach; see below).
 //
 // # Streams
 //
@@ -105,6 +106,17 @@ const (
 // terminal at once, without one after the engine's 2-second drain
 // timeout; measured on Engine 20.10.24 with containerd 1.6), so Read never
 // hangs on such a child.
+//
+// # Exit status
+//
+// Wait waits for the end of the output, then asks the engine for the exit
+// status, with a growing delay for up to 10 seconds while the engine still
+// reports the exec running (the stream can end before the exit is
+// recorded). Docker reports a death by signal N as status 128+N, the same
+// as exit(128+N), so ExitError.Signal is set only when this backend itself
+// delivered signal N (Signal, or the signals of Close) and the status is
+// 128+N; any other status stays a plain status, which is all that can
+// honestly be said.
 //
 // # Signals and cleanup
 //
@@ -130,9 +142,9 @@ const (
 // default capabilities leave out CAP_SYS_PTRACE, without which root cannot
 // read another user's /proc/PID/environ; the same user can, and may signal
 // its own processes. So a descendant that switched to another user (su,
-// sudo) escapes Close. A target without /bin/sh cannot be cleaned up:
-// Close returns and logs the error, and the process runs on until it
-// exits. With the host's PID namespace (docker run --pid=host) the parent
+// sudo) escapes Close. A target without /bin/sh (or grep) cannot be
+// cleaned up: Close returns and logs the error, and the process runs on
+// until it exits. With the host's PID namespace (docker run --pid=host) the parent
 // PID rule fails, and Signal falls back to the PID the engine reports.
 //
 // A DockerBackend talks to one engine and ignores Target.Endpoint, which
