@@ -20,7 +20,7 @@ type hostConfig struct {
 	User                  string
 	Port                  string
 	IdentityFiles         []string // raw, tokens not yet expanded
-	CertificateFiles      []string
+	CertificateFiles      []string // raw, tokens not yet expanded
 	IdentitiesOnly        string // "yes", "no" or ""
 	IdentityAgent         string
 	UserKnownHostsFiles   []string
@@ -36,9 +36,12 @@ type hostConfig struct {
 // sshConfigReader reads an OpenSSH client configuration for one host.
 //
 // It is a small parser of its own rather than kevinburke/ssh_config,
-// because that library rejects whole files that use some Match criteria
-// (Match exec, for example), and a user's config that works with ssh must
-// not stop the dialer. Supported: Host (patterns, negation), Match with the
+// because a user's config that works with ssh must not stop the dialer,
+// and that library refuses whole files over Match lines: up to v1.4.0 any
+// Match line ("Match directive parsing is unsupported"); from v1.5.0 every
+// Match but "Match all" and "Match host" (exec, user, localuser,
+// originalhost, canonical, final, ...), while it reads further criteria
+// after "Match host" as host patterns. Supported: Host (patterns, negation), Match with the
 // criteria all, host, originalhost, user and localuser (negation
 // included), Include (globs, relative to ~/.ssh, nested up to 16 levels,
 // also inside Host and Match blocks), quoted arguments, "Key=Value".

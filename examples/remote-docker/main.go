@@ -44,7 +44,12 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	cfg := &dialer.Config{SSHConfigPath: *sshConfig}
+	// net/http, under the Docker client, does not pass a request's
+	// deadline to the dial: a server that does not answer would show
+	// only as "context deadline exceeded" at -timeout. With half of it
+	// as ConnectTimeout the dialer's own error, which names the stage
+	// and the wait, comes first.
+	cfg := &dialer.Config{SSHConfigPath: *sshConfig, ConnectTimeout: *timeout / 2}
 	if *identity != "" {
 		cfg.IdentityFiles = []string{*identity}
 	}
