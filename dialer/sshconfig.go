@@ -21,7 +21,7 @@ type hostConfig struct {
 	Port                  string
 	IdentityFiles         []string // raw, tokens not yet expanded
 	CertificateFiles      []string // raw, tokens not yet expanded
-	IdentitiesOnly        string // "yes", "no" or ""
+	IdentitiesOnly        string   // "yes", "no" or ""
 	IdentityAgent         string
 	UserKnownHostsFiles   []string
 	GlobalKnownHostsFiles []string
