@@ -27,6 +27,8 @@ type fakeBackend struct {
 	program func(p *fakeProc) error
 	// startPanics makes Start panic, to test containment.
 	startPanics bool
+	// subsystemErr is what Subsystem returns.
+	subsystemErr error
 
 	mu    sync.Mutex
 	procs []*fakeProc
@@ -293,3 +295,20 @@ func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr
 func contextWithCancel(tb testing.TB) (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
+
+// Subsystem makes fakeBackend a SubsystemBackend: "sftp" runs a fake
+// sftp-server, unless subsystemErr is set.
+func (b *fakeBackend) Subsystem(ctx context.Context, t Target, name, user string) ([]string, error) {
+	if b.subsystemErr != nil {
+		return nil, b.subsystemErr
+	}
+	return []string{"/usr/lib/openssh/sftp-server", "-u", user}, nil
+}
+
+// plainBackend hides fakeBackend's Subsystem method.
+type plainBackend struct{ b *fakeBackend }
+
+func (p plainBackend) Start(ctx context.Context, spec ProcessSpec) (Process, error) {
+	return p.b.Start(ctx, spec)
+}
+func (p plainBackend) Shell(ctx context.Context, t Target) (string, error) { return p.b.Shell(ctx, t) }

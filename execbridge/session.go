@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -201,10 +202,14 @@ func (s *session) startReq(req *ssh.Request) {
 		}
 		command = c
 	case "subsystem":
-		name, _ := parseExec(req.Payload)
-		s.logger.Info("execbridge: subsystem refused: not supported", "subsystem", name)
-		req.Reply(false, nil)
-		return
+		name, err := parseExec(req.Payload)
+		_, served := s.c.b.cfg.Backend.(SubsystemBackend)
+		if err != nil || name != "sftp" || !served {
+			s.logger.Info("execbridge: subsystem refused: not supported", "subsystem", name)
+			req.Reply(false, nil)
+			return
+		}
+		command = name
 	}
 	s.mu.Lock()
 	if s.started {
@@ -214,6 +219,9 @@ func (s *session) startReq(req *ssh.Request) {
 	}
 	s.started = true
 	pty := s.pty
+	if req.Type == "subsystem" {
+		pty = nil // a byte stream for a program (sftp): no terminal, as sshd
+	}
 	s.mu.Unlock()
 	req.Reply(true, nil)
 	s.run.Go(func() { s.runProcess(req.Type, command, pty) })
@@ -356,14 +364,27 @@ func (s *session) startProcess(kind, command string, pty *ptyRequest, a *audit) 
 	}
 
 	spec := ProcessSpec{Target: target, User: b.cfg.User, Dir: b.cfg.Dir, Env: s.environ(command)}
-	if force := s.c.grant.ForceCommand; force != "" {
+	force := s.c.grant.ForceCommand
+	switch {
+	case kind == "subsystem" && (force == "" || isSFTPServer(force)):
+		// SFTP is served by the target (its sftp-server, or the
+		// backend's helper), as the session user, so the kernel in the
+		// container enforces that user's permissions.
+		argv, err := b.cfg.Backend.(SubsystemBackend).Subsystem(ctx, target, command, b.cfg.User)
+		if err != nil {
+			s.fail(a, "cannot serve "+command+" in container "+target.String()+": "+userReason(err), err)
+			return nil, false
+		}
+		spec.Argv = argv
+	case force != "":
 		// The login may run only this command (authorized_keys
 		// command= or a certificate's force-command), whatever the
-		// client asked; sshd runs it through the shell the same way.
+		// client asked; sshd runs it through the shell the same way,
+		// also for a subsystem request.
 		spec.Argv = []string{shell, "-c", force}
-	} else if kind == "exec" {
+	case kind == "exec":
 		spec.Argv = []string{shell, "-c", command}
-	} else {
+	default:
 		spec.Argv = []string{shell, "-l"}
 	}
 	a.command = strings.Join(spec.Argv, " ")
@@ -408,6 +429,7 @@ func (s *session) environ(command string) []string {
 		}
 	}
 	if s.c.grant.ForceCommand != "" && command != "" {
+		// For a subsystem, sshd sets the subsystem's name here.
 		env = append(env, "SSH_ORIGINAL_COMMAND="+command)
 	}
 	return env
@@ -534,4 +556,21 @@ func crlf(s string) string {
 func copyBuffer(dst io.Writer, src io.Reader) (int64, error) {
 	buf := make([]byte, 32<<10)
 	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, buf)
+}
+
+// isSFTPServer reports whether a forced command is the SFTP server, which
+// sshd then runs as the "sftp" subsystem: "internal-sftp", or a path to
+// sftp-server with or without options.
+func isSFTPServer(command string) bool {
+	prog, _, _ := strings.Cut(strings.TrimSpace(command), " ")
+	return prog == "internal-sftp" || path.Base(prog) == "sftp-server"
+}
+
+// userReason is the part of a backend error a user may see.
+func userReason(err error) string {
+	var se *SubsystemError
+	if errors.As(err, &se) {
+		return se.Reason
+	}
+	return "the engine did not answer"
 }
