@@ -64,14 +64,51 @@ var sudoEnvDelete = []string{
 	"__BASH_FUNC<", "__BASH_FUNC<ls>%%", "__BASH_FUNC<ls>()", // __BASH_FUNC<*
 }
 
-// issueNames are the names issue 5 and the docker-py/aiodocker fixes ask
-// for, beyond glibc and sudo.
-var issueNames = []string{
+// codeLoadingNames are names beyond glibc's and sudo's lists that make a
+// runtime, a shell or a common tool load or run code, or change whom it
+// trusts, taken from their own documentation, with what docker-py and
+// aiodocker drop before running ssh. Prefix rules are tried with concrete
+// names. Every policy drops them, Helper's too.
+var codeLoadingNames = []string{
+	// Interpreters and runtimes.
 	"PYTHONSTARTUP", "PYTHONWARNINGS", "PYTHONBREAKPOINT", // PYTHON*
-	"PERL5SHELL",                        // PERL5*
-	"NODE_OPTIONS", "JAVA_TOOL_OPTIONS", // interpreters
-	"PROMPT_COMMAND",
-	"SSL_CERT_FILE", "SSL_CERT_DIR", // docker-py, aiodocker
+	"PERL5SHELL", // PERL5*
+	"NODE_OPTIONS", "NODE_PATH", "NODE_REPL_EXTERNAL_MODULE",
+	"JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "JDK_JAVAC_OPTIONS",
+	"DOTNET_STARTUP_HOOKS", "DOTNET_ADDITIONAL_DEPS",
+	"CORECLR_ENABLE_PROFILING", "CORECLR_PROFILER", "CORECLR_PROFILER_PATH", "CORECLR_PROFILER_PATH_64",
+	"COR_ENABLE_PROFILING", "COR_PROFILER", "COR_PROFILER_PATH",
+	"DOTNET_ENABLE_PROFILING", "DOTNET_PROFILER", "DOTNET_PROFILER_PATH",
+	"ERL_AFLAGS", "ERL_ZFLAGS", "ERL_FLAGS", "ERL_LIBS", "ELIXIR_ERL_OPTIONS",
+	"R_PROFILE", "R_PROFILE_USER", "JULIA_DEPOT_PATH", "JULIA_LOAD_PATH",
+	// Shells.
+	"PROMPT_COMMAND", "PS0", "PS4", "SHELLOPTS", "BASHOPTS", "BASH_ENV", "ENV",
+	// Tools.
+	"GIT_SSH", "GIT_SSH_COMMAND", "GIT_PROXY_COMMAND", "GIT_EXEC_PATH", "GIT_EXTERNAL_DIFF", "GIT_TEMPLATE_DIR",
+	"GIT_CONFIG", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM",
+	"LESSOPEN", "LESSCLOSE", "LESSKEY", "LESSKEYIN", "LESSKEY_CONTENT",
+	"VIMINIT", "EXINIT", "MYVIMRC", "GVIMINIT", "VIMRUNTIME", "VIM",
+	"RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER", "CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER",
+	"GOFLAGS",
+	"npm_config_script_shell", "npm_config_node_options", "NPM_CONFIG_USERCONFIG",
+	// glibc tunables (Looney Tunables, CVE-2023-4911).
+	"GLIBC_TUNABLES",
+	// Trust: docker-py, aiodocker; node.
+	"SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "NODE_TLS_REJECT_UNAUTHORIZED",
+}
+
+// remoteOnlyNames are dropped for anyone but the user (an SSH client), and
+// pass in the user's own environment (Policy.OwnEnvironment, Helper): the
+// pager, editor, browser and askpass the user picked, and what sshd sets
+// for a session after, and over, the client's env requests (do_setup_env
+// in OpenSSH's session.c).
+var remoteOnlyNames = []string{
+	"PAGER", "MANPAGER", "GIT_PAGER", "SYSTEMD_PAGER", "LESS", "LESSEDIT",
+	"EDITOR", "VISUAL", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR", "SUDO_EDITOR", "SYSTEMD_EDITOR", "FCEDIT",
+	"BROWSER", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE", "GIT_ASKPASS", "SUDO_ASKPASS",
+	"USER", "LOGNAME", "LOGIN", "HOME", "PATH", "SHELL", "MAIL",
+	"SSH_CLIENT", "SSH_CONNECTION", "SSH_ORIGINAL_COMMAND", "SSH_TTY", "SSH_TUNNEL", "SSH_USER_AUTH",
+	"SSH_AUTH_SOCK", "DISPLAY", "XDG_RUNTIME_DIR", "KRB5CCNAME",
 }
 
 // permissive are policies that allow every name: the deny list must still
@@ -90,10 +127,20 @@ func permissive() map[string]envsanitize.Policy {
 
 // requireDropped proves name is dropped by the deny list: by Check, by
 // Filter and by an Env, under every permissive policy, in upper, lower and
-// mixed case.
+// mixed case; for a remote-only rule, under the policies for someone
+// else's variables, while those for the own environment let it pass.
 func requireDropped(t *testing.T, name string) {
 	t.Helper()
+	rule, ok := envsanitize.Denied(name)
+	if !ok {
+		t.Errorf("Denied(%q) = false, want true", name)
+		return
+	}
 	for pname, p := range permissive() {
+		if p.OwnEnvironment && rule.Group.RemoteOnly() {
+			requirePasses(t, pname, p, name)
+			continue
+		}
 		for _, n := range []string{name, strings.ToLower(name), mixedCase(name)} {
 			err := p.Check(n, "x")
 			var d *envsanitize.Decision
@@ -115,9 +162,15 @@ func requireDropped(t *testing.T, name string) {
 			assert.Equal(t, 0, e.Len())
 		}
 	}
-	if _, ok := envsanitize.Denied(name); !ok {
-		t.Errorf("Denied(%q) = false, want true", name)
-	}
+}
+
+// requirePasses proves the policy p, for the own environment, lets name
+// through Check and Filter.
+func requirePasses(t *testing.T, pname string, p envsanitize.Policy, name string) {
+	t.Helper()
+	assert.NoError(t, p.Check(name, "x"), "%s: Check(%q)", pname, name)
+	kept, _ := p.Filter([]string{name + "=x"})
+	assert.Equal(t, []string{name + "=x"}, kept, "%s: Filter(%q)", pname, name)
 }
 
 func mixedCase(s string) string {
@@ -142,9 +195,32 @@ func TestSudoEnvDeleteDropped(t *testing.T) {
 	}
 }
 
-func TestIssueNamesDropped(t *testing.T) {
-	for _, name := range issueNames {
-		t.Run(name, func(t *testing.T) { requireDropped(t, name) })
+func TestCodeLoadingNamesDropped(t *testing.T) {
+	for _, name := range codeLoadingNames {
+		t.Run(name, func(t *testing.T) {
+			requireDropped(t, name)
+			if r, _ := envsanitize.Denied(name); r.Group.RemoteOnly() {
+				t.Errorf("%q is denied by the remote-only rule %q: the own environment would pass it", name, r.Pattern)
+			}
+		})
+	}
+}
+
+// TestRemoteOnlyNames: denied for an SSH session whatever its Allow, kept
+// in the user's own environment.
+func TestRemoteOnlyNames(t *testing.T) {
+	for _, name := range remoteOnlyNames {
+		t.Run(name, func(t *testing.T) {
+			requireDropped(t, name)
+			r, _ := envsanitize.Denied(name)
+			assert.True(t, r.Group.RemoteOnly(), "%q: rule %q of group %v", name, r.Pattern, r.Group)
+			session := envsanitize.SSHSession()
+			session.Allow = append(session.Allow, "*")
+			e := envsanitize.Env{Policy: session}
+			assert.Equal(t, envsanitize.ReasonDenied, reasonOf(t, e.Set(name, "/tmp/evil")))
+			h := envsanitize.Helper()
+			assert.NoError(t, h.Check(name, "/usr/bin/x"))
+		})
 	}
 }
 
@@ -224,8 +300,11 @@ func TestDenied(t *testing.T) {
 		{"BASH_FUNC_x%%", "BASH_FUNC_*"},
 		{"_JAVA_OPTIONS", "_JAVA_OPTIONS"},
 		{"LUA_INIT_5_4", "LUA_INIT*"},
-		{"PATH", ""},
-		{"HOME", ""},
+		{"PATH", "PATH"},
+		{"HOME", "HOME"},
+		{"npm_config_script_shell", "NPM_CONFIG_*"},
+		{"GIT_CONFIG_KEY_0", "GIT_CONFIG*"},
+		{"CORECLR_PROFILER_PATH_64", "CORECLR_PROFILER*"},
 		{"LANG", ""},
 		{"TERM", ""},
 		{"LD", ""},
@@ -233,8 +312,16 @@ func TestDenied(t *testing.T) {
 		{"", ""},
 		{"ZZZ", ""},
 		{"LIBPATH_ORIG", ""},
-		{"SSH_AUTH_SOCK", ""},
-		{"KRB5CCNAME", ""}, // sudo keeps it
+		{"SSH_AUTH_SOCK", "SSH_AUTH_SOCK"},
+		{"KRB5CCNAME", "KRB5CCNAME"},
+		{"TZ", ""},
+		{"COLORTERM", ""},
+		{"GOPATH", ""},
+		{"CARGO_TARGET_DIR", ""},
+		{"CARGO_HOME", ""},
+		{"LESSSECURE", ""},
+		{"GIT_DIR", ""},
+		{"NODE_ENV", ""},
 	}
 	for _, tt := range tests {
 		r, ok := envsanitize.Denied(tt.name)

@@ -4,9 +4,13 @@
 // A deny list always wins: dynamic-loader variables (LD_*, DYLD_*, ...),
 // the rest of glibc's unsecure list and sudo's env_delete list, interpreter
 // paths and options, shell start-up files and exported bash functions, the
-// OpenSSL trust store. After it come OpenSSH AcceptEnv-style allow
-// patterns, name and value checks and limits. Every dropped variable comes
-// with a Decision that says why, never with its value.
+// OpenSSL trust store, the commands and configuration tools such as git,
+// less and vim run at start-up, and, for variables from anyone but the
+// user (Policy.OwnEnvironment), the pager and editor a user picks and what
+// an SSH server sets for a session (PATH, HOME, SSH_ORIGINAL_COMMAND).
+// After it come OpenSSH AcceptEnv-style allow patterns, name and value
+// checks and limits. Every dropped variable comes with a Decision that
+// says why, never with its value.
 //
 // Two callers, two ready policies. A program spawning ssh or docker from
 // its user's environment:

@@ -17,6 +17,7 @@ var groups = []envsanitize.Group{
 	envsanitize.GroupLoader, envsanitize.GroupLibc, envsanitize.GroupShell,
 	envsanitize.GroupFunction, envsanitize.GroupInterpreter, envsanitize.GroupToolkit,
 	envsanitize.GroupTLS, envsanitize.GroupTerminal, envsanitize.GroupAuth,
+	envsanitize.GroupTool, envsanitize.GroupUserChoice, envsanitize.GroupSession,
 }
 
 // denyTableRow renders one rule as a row of the docs' tables.

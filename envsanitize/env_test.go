@@ -25,7 +25,8 @@ func TestEnvSSHSession(t *testing.T) {
 	require.NoError(t, e.Set("LANG", "en_US.UTF-8"))
 	require.NoError(t, e.Set("LC_TIME", "de_DE.UTF-8"))
 	assert.Equal(t, envsanitize.ReasonDenied, reasonOf(t, e.Set("LD_PRELOAD", "/tmp/x.so")))
-	assert.Equal(t, envsanitize.ReasonNotAllowed, reasonOf(t, e.Set("EDITOR", "vim")))
+	assert.Equal(t, envsanitize.ReasonDenied, reasonOf(t, e.Set("EDITOR", "vim")), "a client does not pick the session's editor")
+	assert.Equal(t, envsanitize.ReasonNotAllowed, reasonOf(t, e.Set("FOO", "1")))
 	assert.Equal(t, envsanitize.ReasonNotAllowed, reasonOf(t, e.Set("TERM", "xterm")), "TERM before pty-req")
 
 	// pty-req granted: TERM now passes.

@@ -74,7 +74,7 @@ func ExampleSSHSession() {
 
 	fmt.Println(env.Environ())
 	// Output:
-	// refused: envsanitize: "EDITOR" matches no allow pattern
+	// refused: envsanitize: "EDITOR" is denied (programs the user picks): editor crontab -e, git, mailx and others run [POSIX]
 	// refused: envsanitize: "LD_PRELOAD" is denied (dynamic loader): shared objects ld.so loads before all others (code in every program) [glibc unsecvars.h]
 	// refused: envsanitize: "LC_ALL": value contains '/' or '%', unsafe for a locale or terminal name
 	// [LANG=de_DE.UTF-8 LC_MESSAGES=C TERM=xterm-256color]
@@ -107,7 +107,7 @@ func ExamplePolicy_Filter() {
 		"APP_SECRET_TOKEN=hunter2",
 		"TZ=/etc/shadow",
 		"LANG=en_GB.UTF-8", // the last one wins
-		"HOME=/root",
+		"DEBUG=1",
 	})
 	fmt.Println(kept)
 	for _, d := range dropped {
@@ -118,7 +118,7 @@ func ExamplePolicy_Filter() {
 	// 0 "LANG" is set again later; the last entry wins
 	// 2 "APP_SECRET_TOKEN" is denied by the policy's Deny pattern "APP_SECRET*"
 	// 3 "TZ": value is not a safe time zone (a path outside /usr/share/zoneinfo, a '..' element, or a non-printable byte)
-	// 5 "HOME" matches no allow pattern
+	// 5 "DEBUG" matches no allow pattern
 }
 
 func ExampleEnv_Set() {
@@ -149,15 +149,16 @@ func ExampleMatch() {
 }
 
 func ExampleDenied() {
-	for _, name := range []string{"LD_PRELOAD", "ld_audit", "PYTHONSTARTUP", "PATH"} {
+	for _, name := range []string{"LD_PRELOAD", "ld_audit", "PYTHONSTARTUP", "PATH", "LANG"} {
 		r, ok := envsanitize.Denied(name)
-		fmt.Printf("%s: %v %s\n", name, ok, r.Pattern)
+		fmt.Printf("%s: %v %s remote only: %v\n", name, ok, r.Pattern, r.Group.RemoteOnly())
 	}
 	// Output:
-	// LD_PRELOAD: true LD_PRELOAD
-	// ld_audit: true LD_AUDIT
-	// PYTHONSTARTUP: true PYTHON*
-	// PATH: false
+	// LD_PRELOAD: true LD_PRELOAD remote only: false
+	// ld_audit: true LD_AUDIT remote only: false
+	// PYTHONSTARTUP: true PYTHON* remote only: false
+	// PATH: true PATH remote only: true
+	// LANG: false  remote only: false
 }
 
 func ExampleDenyList() {
@@ -169,6 +170,6 @@ func ExampleDenyList() {
 	r, _ := envsanitize.Denied("SSL_CERT_FILE")
 	fmt.Println(r.Source)
 	// Output:
-	// 5 TLS rules, for instance SSL_CERT_FILE
+	// 7 TLS rules, for instance SSL_CERT_FILE
 	// docker-py; aiodocker; PyInstaller (pyi_rth_certifi)
 }

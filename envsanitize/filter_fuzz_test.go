@@ -13,7 +13,8 @@ var validNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // FuzzFilter feeds Filter arbitrary environments (entries separated by
 // '\n') under arbitrary allow and deny patterns (separated by ',') and
 // checks the promises: no panic, no denied name ever kept (but the
-// documented PyInstaller restoration), every kept variable valid and
+// documented PyInstaller restoration, and the remote-only rules in the
+// own environment), every kept variable valid and
 // unique, the limits held, and every input entry accounted for exactly
 // once.
 func FuzzFilter(f *testing.F) {
@@ -23,6 +24,7 @@ func FuzzFilter(f *testing.F) {
 	f.Add("A=1\nA=2\nnoequals\n=x\nB\x00=1\nC=a\x00b", "*", "B*", uint8(4))
 	f.Add("TERM=xterm\nLC_ALL=C\nLANG=en_US.UTF-8", "LANG,LC_*", "", uint8(1))
 	f.Add("ld_preload=x\nPythonPath=y\nSsl_Cert_File=z", "*", "", uint8(0))
+	f.Add("PATH=/usr/bin\nHOME=/root\nEDITOR=vi\nGIT_SSH_COMMAND=x\nnpm_config_script_shell=y", "*", "", uint8(8))
 	f.Fuzz(func(t *testing.T, envBlob, allowBlob, denyBlob string, flags uint8) {
 		var env []string
 		if envBlob != "" {
@@ -33,6 +35,7 @@ func FuzzFilter(f *testing.F) {
 			PTYAllow:           []string{"TERM", "*"},
 			PTY:                flags&1 != 0,
 			RestorePyInstaller: flags&2 != 0,
+			OwnEnvironment:     flags&8 != 0,
 			Deny:               splitNonEmpty(denyBlob),
 		}
 		if flags&4 != 0 {
@@ -72,7 +75,7 @@ func FuzzFilter(f *testing.F) {
 			}
 			seen[name] = true
 			wasRestored := false
-			if r, denied := envsanitize.Denied(name); denied {
+			if r, denied := envsanitize.Denied(name); denied && !(p.OwnEnvironment && r.Group.RemoteOnly()) {
 				v, isOrig := orig[name]
 				if !p.RestorePyInstaller || !isOrig || v != value {
 					t.Fatalf("kept denied %q (rule %q)", kv, r.Pattern)

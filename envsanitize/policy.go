@@ -20,7 +20,8 @@ const (
 // Every variable goes through the same checks, in this order; the first
 // that fails drops it:
 //
-//  1. the built-in deny list (see DenyList): it always wins;
+//  1. the built-in deny list (see DenyList): it always wins (but for the
+//     rules OwnEnvironment lifts);
 //  2. the name's length: at most MaxNameLen bytes, checked before any
 //     pattern runs on the name, which bounds the patterns' work;
 //  3. Deny: it always wins too;
@@ -69,6 +70,18 @@ type Policy struct {
 	// negative means DefaultMaxValueLen (32 KiB).
 	MaxValueLen int
 
+	// OwnEnvironment reports that the variables are the program's own,
+	// set by the user who runs it (os.Environ), not by a client. The deny
+	// rules that guard only against others (DenyRule.Group.RemoteOnly:
+	// the pager, editor and askpass the user picked, and what an SSH
+	// server sets for a session, such as PATH, HOME and SSH_AUTH_SOCK)
+	// then let them pass: a helper started from the user's environment
+	// needs them, and they are the user's own choice. false (the zero
+	// value) applies every rule, which is right for anything that comes
+	// from the network. Helper sets it; never set it on a policy for SSH
+	// requests.
+	OwnEnvironment bool
+
 	// RestorePyInstaller makes Filter undo what a PyInstaller bundle did
 	// to the environment it runs in: when LD_LIBRARY_PATH_ORIG (or, on AIX,
 	// LIBPATH_ORIG) is present, Filter passes its value on as
@@ -93,8 +106,10 @@ type Policy struct {
 // (ssh, docker) from its user's own environment: every variable passes
 // except the deny list, which covers what docker-py and aiodocker drop
 // before running ssh (LD_LIBRARY_PATH, SSL_CERT_FILE, SSL_CERT_DIR,
-// PYTHONPATH; docker/compose#7686); a PyInstaller bundle's changes are
-// undone (RestorePyInstaller); the limits are those of a large desktop
+// PYTHONPATH; docker/compose#7686), but for its rules that guard only
+// against others (OwnEnvironment: PATH, HOME, SSH_AUTH_SOCK, SSH_ASKPASS,
+// EDITOR pass); a PyInstaller bundle's changes are undone
+// (RestorePyInstaller); the limits are those of a large desktop
 // environment: 4096 variables of up to 64 KiB each, well inside Linux's
 // 128 KiB per string.
 //
@@ -105,6 +120,7 @@ func Helper() Policy {
 		Allow:              []string{"*"},
 		MaxVars:            4096,
 		MaxValueLen:        64 << 10,
+		OwnEnvironment:     true,
 		RestorePyInstaller: true,
 	}
 }
@@ -256,7 +272,7 @@ func (p *Policy) Filter(env []string) (kept []string, dropped []Decision) {
 // dropped. It does not allocate.
 func (p *Policy) check(name, value string, restoring bool) (Decision, bool) {
 	if !restoring {
-		if r := deniedRule(name); r != nil {
+		if r := deniedRule(name); r != nil && !(p.OwnEnvironment && r.Group.RemoteOnly()) {
 			return Decision{Name: name, Reason: ReasonDenied, Rule: *r}, false
 		}
 	}

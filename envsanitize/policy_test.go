@@ -185,6 +185,7 @@ func summarize(ds []envsanitize.Decision) []string {
 func TestFilter(t *testing.T) {
 	all := envsanitize.Policy{Allow: []string{"*"}}
 	two := envsanitize.Policy{Allow: []string{"*"}, MaxVars: 2}
+	own := envsanitize.Policy{Allow: []string{"*"}, OwnEnvironment: true}
 	tests := []struct {
 		name        string
 		p           *envsanitize.Policy
@@ -202,9 +203,9 @@ func TestFilter(t *testing.T) {
 		{
 			name:        "zero policy keeps nothing",
 			p:           &envsanitize.Policy{},
-			env:         []string{"PATH=/bin", "HOME=/root"},
+			env:         []string{"FOO=/bin", "BAR=/root"},
 			wantKept:    []string{},
-			wantDropped: []string{"0:PATH:not allowed", "1:HOME:not allowed"},
+			wantDropped: []string{"0:FOO:not allowed", "1:BAR:not allowed"},
 		},
 		{
 			name:        "order kept",
@@ -263,8 +264,22 @@ func TestFilter(t *testing.T) {
 			wantDropped: []string{"1:LD_PRELOAD:denied", "3:C:too many variables", "4:D:too many variables"},
 		},
 		{
-			name:        "mixed",
+			name:        "session names from someone else",
 			p:           &all,
+			env:         []string{"PATH=/tmp/evil", "HOME=/tmp/evil", "EDITOR=/tmp/evil", "A=1"},
+			wantKept:    []string{"A=1"},
+			wantDropped: []string{"0:PATH:denied", "1:HOME:denied", "2:EDITOR:denied"},
+		},
+		{
+			name:        "session names in the own environment",
+			p:           &own,
+			env:         []string{"PATH=/usr/bin", "HOME=/home/ada", "EDITOR=vim", "LD_PRELOAD=x"},
+			wantKept:    []string{"PATH=/usr/bin", "HOME=/home/ada", "EDITOR=vim"},
+			wantDropped: []string{"3:LD_PRELOAD:denied"},
+		},
+		{
+			name:        "mixed",
+			p:           &own,
 			env:         []string{"PATH=/usr/bin", "BASH_ENV=/tmp/rc", "X=() { :; }", "LANG=en_US.UTF-8", "SSL_CERT_FILE=/b/cacert.pem"},
 			wantKept:    []string{"PATH=/usr/bin", "LANG=en_US.UTF-8"},
 			wantDropped: []string{"1:BASH_ENV:denied", "2:X:function value", "4:SSL_CERT_FILE:denied"},
@@ -426,16 +441,18 @@ func TestHelperAndSSHSessionAreFresh(t *testing.T) {
 }
 
 func TestDocumentedDefaults(t *testing.T) {
-	// The issue and docs promise these; a change must be deliberate.
+	// The docs promise these; a change must be deliberate.
 	assert.Equal(t, 128, envsanitize.DefaultMaxVars)
 	h := envsanitize.Helper()
 	assert.Equal(t, []string{"*"}, h.Allow)
 	assert.True(t, h.RestorePyInstaller)
+	assert.True(t, h.OwnEnvironment)
 	s := envsanitize.SSHSession()
 	assert.Equal(t, []string{"LANG", "LC_*"}, s.Allow)
 	assert.Equal(t, []string{"TERM"}, s.PTYAllow)
 	assert.False(t, s.PTY)
 	assert.False(t, s.RestorePyInstaller)
+	assert.False(t, s.OwnEnvironment)
 }
 
 func TestCheckAgreesWithFilter(t *testing.T) {
