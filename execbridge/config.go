@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -23,10 +24,11 @@ type Config struct {
 	// Required.
 	Resolver Resolver
 
-	// Shell is the absolute path of the shell that runs interactive
-	// sessions and commands, in the container (docker-ssh's
-	// CONTAINER_SHELL). Empty means the Backend's choice per container:
-	// bash when present, otherwise sh.
+	// Shell is the shell that runs interactive sessions and commands in
+	// the container: an absolute path, or a program name the engine looks
+	// up in the container's PATH, as docker exec does (docker-ssh's
+	// CONTAINER_SHELL, "bash" there). Empty means the Backend's choice
+	// per container: bash when present, otherwise sh.
 	Shell string
 
 	// User is the user that session processes run as in the container:
@@ -106,8 +108,8 @@ func New(cfg *Config) (*Bridge, error) {
 	if cfg.Backend == nil || cfg.Resolver == nil {
 		return nil, errors.New("execbridge: Config.Backend and Config.Resolver are required")
 	}
-	if cfg.Shell != "" && !path.IsAbs(cfg.Shell) {
-		return nil, fmt.Errorf("execbridge: Config.Shell %q is not an absolute path", cfg.Shell)
+	if cfg.Shell != "" && !path.IsAbs(cfg.Shell) && strings.Contains(cfg.Shell, "/") {
+		return nil, fmt.Errorf("execbridge: Config.Shell %q is neither an absolute path nor a program name", cfg.Shell)
 	}
 	if cfg.Recording != nil {
 		if fi, err := os.Stat(cfg.Recording.Dir); err != nil || !fi.IsDir() {

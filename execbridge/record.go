@@ -42,6 +42,7 @@ type recorder struct {
 	// stream, so that events carry whole characters.
 	pendingOut, pendingIn []byte
 	err                   error
+	closed                bool
 }
 
 // newRecorder creates the recording file of a session; n makes its name
@@ -68,7 +69,7 @@ func newRecorder(cfg *Recording, now func() time.Time, n uint64, login, target, 
 
 // line writes one JSON line. Call with r.mu held (or before sharing r).
 func (r *recorder) line(v any) {
-	if r.err != nil {
+	if r.err != nil || r.closed {
 		return
 	}
 	b, err := json.Marshal(v)
@@ -118,9 +119,15 @@ func (r *recorder) resize(rows, cols int) {
 	r.line([]any{float64(int64(t*1e6)) / 1e6, "r", fmt.Sprintf("%dx%d", cols, rows)})
 }
 
+// Close flushes and closes the file; later events are dropped (the
+// client's stdin may still deliver keystrokes after the process ended).
 func (r *recorder) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return r.err
+	}
+	r.closed = true
 	if err := r.w.Flush(); r.err == nil {
 		r.err = err
 	}
@@ -130,18 +137,17 @@ func (r *recorder) Close() error {
 	return r.err
 }
 
-// teeWriter passes writes on to w and shows them to fn.
+// teeWriter shows writes to fn, then passes them on to w. Showing first
+// keeps the recording in order with what the write causes (the process's
+// echo of typed input), whenever the writer's goroutine gets to run.
 type teeWriter struct {
 	w  io.Writer
 	fn func([]byte)
 }
 
 func (t teeWriter) Write(p []byte) (int, error) {
-	n, err := t.w.Write(p)
-	if n > 0 {
-		t.fn(p[:n])
-	}
-	return n, err
+	t.fn(p)
+	return t.w.Write(p)
 }
 
 // fileSafe keeps a name usable in a file name.
