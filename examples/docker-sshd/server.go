@@ -116,7 +116,7 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 
 	docker, err := client.New(client.FromEnv)
 	if err != nil {
-		return nil, fmt.Errorf("Docker client: %w", err)
+		return nil, fmt.Errorf("the Docker client: %w", err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_, err = docker.Ping(pctx, client.PingOptions{})
