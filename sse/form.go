@@ -126,12 +126,7 @@ func parseDimension(s []byte) (int, error) {
 	return n, nil
 }
 
-// eventID formats the id of the event that ends at output offset off.
-func eventID(sessionID string, off int64) string {
-	return sessionID + "." + strconv.FormatInt(off, 10)
-}
-
-// parseEventID parses a Last-Event-ID written by eventID: the session id
+// parseEventID parses a Last-Event-ID written by appendDataEvent: the session id
 // (32 lowercase hex digits), '.', and the output offset in canonical
 // decimal.
 func parseEventID(s string) (sessionID string, off int64, err error) {

@@ -182,6 +182,9 @@ type testServer struct {
 	*httptest.Server
 	h     *sse.Handler
 	terms chan *fakeTerm
+	// streamsDone receives one value each time a stream request's
+	// ServeHTTP returns: the session is then detached.
+	streamsDone chan struct{}
 }
 
 // testLogger sends the handler's log to t.Log.
@@ -211,7 +214,7 @@ func principalHeader(r *http.Request) (string, error) {
 func newTestServer(tb testing.TB, cfg sse.Config, echo bool) *testServer {
 	tb.Helper()
 	base := runtime.NumGoroutine()
-	ts := &testServer{terms: make(chan *fakeTerm, 100)}
+	ts := &testServer{terms: make(chan *fakeTerm, 100), streamsDone: make(chan struct{}, 100)}
 	if cfg.Start == nil {
 		cfg.Start = func(ctx context.Context, principal string, rows, cols int) (sse.Terminal, error) {
 			f := newFakeTerm(principal, rows, cols, echo)
@@ -231,7 +234,12 @@ func newTestServer(tb testing.TB, cfg sse.Config, echo bool) *testServer {
 	h, err := sse.New(&cfg)
 	require.NoError(tb, err)
 	ts.h = h
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		if strings.Contains(r.URL.Path, "/stream") {
+			ts.streamsDone <- struct{}{}
+		}
+	}))
 	ts.Server = srv
 	tb.Cleanup(func() {
 		srv.CloseClientConnections()
@@ -256,6 +264,16 @@ func checkGoroutines(tb testing.TB, base int) {
 		}
 		runtime.Gosched()
 		time.Sleep(5 * time.Millisecond) // polling an observable count, not synchronising
+	}
+}
+
+// streamEnded waits for a stream request to end on the server.
+func (ts *testServer) streamEnded(tb testing.TB) {
+	tb.Helper()
+	select {
+	case <-ts.streamsDone:
+	case <-time.After(10 * time.Second):
+		tb.Fatal("no stream ended")
 	}
 }
 
@@ -493,3 +511,5 @@ func serve(tb testing.TB, h http.Handler) *httptest.Server {
 	})
 	return srv
 }
+
+var errBadPassword = errors.New("test: wrong password")

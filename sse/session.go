@@ -35,8 +35,9 @@ type exitInfo struct {
 	reason string
 }
 
-// stream identifies one attached event stream.
-type stream struct{}
+// stream identifies one attached event stream by its address. It must not
+// be zero-sized: pointers to zero-sized values may be equal.
+type stream struct{ _ byte }
 
 // session is one terminal and what a client needs to use it over several
 // HTTP requests. Its goroutines: supervise (the lifecycle, counted in the
