@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -244,9 +245,13 @@ func httpAddr(l net.Listener) string {
 	return l.Addr().String()
 }
 
-// unwrapOp drops net.OpError's own "listen tcp ADDR:" prefix, which the
-// message already says.
+// unwrapOp drops net.OpError's "listen tcp ADDR: bind:" prefixes, which
+// the message already says, down to the system's reason.
 func unwrapOp(err error) error {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err
+	}
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Err != nil {
 		return oe.Err
@@ -330,8 +335,11 @@ func loadHostKey(path string, log *slog.Logger) (ssh.Signer, error) {
 }
 
 // setAlgorithms offers only modern algorithms unless legacy is set:
-// curve25519 and NIST ECDH key exchange (and the hybrid ML-KEM one),
-// AEAD and CTR ciphers with encrypt-then-MAC, and no SHA-1 anywhere.
+// the hybrid ML-KEM, curve25519, NIST ECDH and SHA-2 Diffie-Hellman key
+// exchanges, AEAD and CTR ciphers, SHA-2 MACs, and no SHA-1 anywhere
+// (stricter than OpenSSH 9.2, which still offers hmac-sha1). With legacy,
+// x/crypto's insecure algorithms are added: SHA-1 key exchange and MACs,
+// CBC ciphers (which x/crypto pairs only with non-EtM MACs).
 func setAlgorithms(sc *ssh.ServerConfig, legacy bool) {
 	sup := ssh.SupportedAlgorithms()
 	if legacy {
@@ -344,7 +352,7 @@ func setAlgorithms(sc *ssh.ServerConfig, legacy bool) {
 	}
 	sc.KeyExchanges = sup.KeyExchanges
 	sc.Ciphers = sup.Ciphers
-	sc.MACs = sup.MACs
+	sc.MACs = slices.DeleteFunc(sup.MACs, func(m string) bool { return strings.Contains(m, "sha1") })
 	sc.PublicKeyAuthAlgorithms = sup.PublicKeyAuths
 }
 

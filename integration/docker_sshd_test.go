@@ -1,0 +1,446 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dockssh/dockssh/integration/internal/harness"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var dockerSSHDBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// dockerSSHDBinary builds examples/docker-sshd once per test process,
+// static (CGO_ENABLED=0), as its docs say to build it.
+func dockerSSHDBinary(tb testing.TB) string {
+	tb.Helper()
+	dockerSSHDBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "docker-sshd-test-")
+		if err != nil {
+			dockerSSHDBuild.err = err
+			return
+		}
+		atExit(func() { os.RemoveAll(dir) })
+		bin := filepath.Join(dir, "docker-sshd")
+		cmd := exec.Command("go", "build", "-o", bin, "./examples/docker-sshd")
+		cmd.Dir = harness.RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			dockerSSHDBuild.err = fmt.Errorf("go build ./examples/docker-sshd: %v: %s", err, out)
+			return
+		}
+		dockerSSHDBuild.path = bin
+	})
+	require.NoError(tb, dockerSSHDBuild.err)
+	return dockerSSHDBuild.path
+}
+
+// sshdProc is a running docker-sshd.
+type sshdProc struct {
+	cmd        *exec.Cmd
+	port       int
+	httpPort   int
+	knownHosts string
+	logs       *lockedBuffer
+	exited     chan struct{}
+	exitErr    error
+}
+
+func freeTCPPort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startDockerSSHD runs the binary with env (on top of a minimal
+// environment) on free ports of 127.0.0.1 and waits until it listens.
+func startDockerSSHD(tb testing.TB, env map[string]string) *sshdProc {
+	tb.Helper()
+	bin := dockerSSHDBinary(tb)
+	p := &sshdProc{port: freeTCPPort(tb), httpPort: freeTCPPort(tb), logs: &lockedBuffer{}, exited: make(chan struct{})}
+	keyPath := filepath.Join(tb.TempDir(), "hostkey")
+	base := map[string]string{
+		"IP": "127.0.0.1", "PORT": strconv.Itoa(p.port), "HTTP_PORT": strconv.Itoa(p.httpPort),
+		"KEYPATH": keyPath, "LOG_FORMAT": "text", "KEEPALIVE_INTERVAL": "2s", "SHUTDOWN_GRACE": "3s",
+	}
+	for k, v := range env {
+		base[k] = v
+	}
+	p.cmd = exec.Command(bin)
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tb.TempDir()}
+	for k, v := range base {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	require.NoError(tb, p.cmd.Start())
+	go func() {
+		p.exitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
+	tb.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exited
+		if tb.Failed() {
+			tb.Logf("docker-sshd log:\n%s", p.logs.String())
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(p.logs.String(), "docker-sshd: listening") {
+		select {
+		case <-p.exited:
+			tb.Fatalf("docker-sshd exited: %v\n%s", p.exitErr, p.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("docker-sshd did not start:\n%s", p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The host key the server created, for strict checking.
+	pub, err := exec.Command("ssh-keygen", "-y", "-f", keyPath).Output()
+	require.NoError(tb, err)
+	p.knownHosts = writeFile(tb, "known_hosts", fmt.Sprintf("[127.0.0.1]:%d %s", p.port, pub))
+	return p
+}
+
+// ssh returns the real ssh client for this server with the given login
+// options (keyLogin, passwordLogin).
+func (p *sshdProc) ssh(tb testing.TB, user string, login []string, opts []string, remote ...string) *exec.Cmd {
+	tb.Helper()
+	env := cleanEnv(tb)
+	args := []string{
+		"-F", "/dev/null",
+		"-o", "IdentityAgent=none",
+		"-o", "StrictHostKeyChecking=yes",
+		"-o", "UserKnownHostsFile=" + p.knownHosts,
+		"-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "ConnectTimeout=20",
+		"-p", strconv.Itoa(p.port),
+		"-l", user,
+	}
+	for _, o := range append(login, opts...) {
+		if kv, ok := strings.CutPrefix(o, "env:"); ok {
+			env = append(env, kv)
+		} else {
+			args = append(args, o)
+		}
+	}
+	cmd := exec.Command("ssh", append(append(args, "--", "127.0.0.1"), remote...)...)
+	cmd.Env = env
+	return cmd
+}
+
+func runCmd(tb testing.TB, cmd *exec.Cmd, stdin []byte) (stdout, stderr string, status int) {
+	tb.Helper()
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		status = ee.ExitCode()
+	} else if err != nil {
+		tb.Fatalf("%v: %v", cmd.Args, err)
+	}
+	return o.String(), e.String(), status
+}
+
+// rssKBOf is the resident set size of process pid.
+func rssKBOf(tb testing.TB, pid int) int64 {
+	tb.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(tb, err)
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return n
+		}
+	}
+	tb.Fatal("no VmRSS")
+	return 0
+}
+
+// TestDockerSSHDStartupErrors: each bad setting ends the start with exit
+// status 1 (2 for flag syntax) and one line that says what is wrong;
+// nothing listens.
+func TestDockerSSHDStartupErrors(t *testing.T) {
+	harness.Require(t)
+	bin := dockerSSHDBinary(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	busyPort := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+	notAKey := writeFile(t, "hostkey", "this is not a key\n")
+	ok := map[string]string{"CONTAINER": "x", "AUTH_MECHANISM": "simpleAuth", "AUTH_USER": "u", "AUTH_PASSWORD": "pw-canary-8d3f", "IP": "127.0.0.1", "HTTP_ENABLED": "false"}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"bad FILTERS JSON", map[string]string{"FILTERS": `{"name":`}, `FILTERS is not filter JSON`},
+		{"unknown AUTH_MECHANISM", map[string]string{"AUTH_MECHANISM": "magic"}, `magic`},
+		{"simpleAuth without AUTH_USER", map[string]string{"AUTH_USER": ""}, `AUTH_USER`},
+		{"no authentication", map[string]string{"AUTH_MECHANISM": ""}, `no authentication`},
+		{"no target", map[string]string{"CONTAINER": ""}, `no target: set FILTERS or CONTAINER`},
+		{"unreadable host key", map[string]string{"KEYPATH": notAKey}, `host key`},
+		{"port in use", map[string]string{"PORT": busyPort}, `cannot listen for SSH on 127.0.0.1:` + busyPort + `: address already in use`},
+		{"Docker unreachable", map[string]string{"DOCKER_HOST": "unix:///nonexistent/docker.sock"}, `cannot reach the Docker Engine at unix:///nonexistent/docker.sock`},
+		{"bad duration", map[string]string{"SHUTDOWN_GRACE": "soon"}, `SHUTDOWN_GRACE "soon"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"PORT": strconv.Itoa(freeTCPPort(t)), "KEYPATH": filepath.Join(t.TempDir(), "k")}
+			for k, v := range ok {
+				env[k] = v
+			}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			cmd := exec.Command(bin)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+			for k, v := range env {
+				if v != "" {
+					cmd.Env = append(cmd.Env, k+"="+v)
+				}
+			}
+			out, err := cmd.CombinedOutput()
+			require.Error(t, err, "docker-sshd started: %s", out)
+			var errLines []string
+			for line := range strings.Lines(string(out)) {
+				if strings.HasPrefix(line, "docker-sshd: ") {
+					errLines = append(errLines, strings.TrimSpace(line))
+				}
+			}
+			require.Len(t, errLines, 1, "output:\n%s", out)
+			assert.Contains(t, errLines[0], tt.want)
+			assert.NotContains(t, string(out), "pw-canary-8d3f")
+			assert.NotContains(t, string(out), "docker-sshd: listening")
+		})
+	}
+}
+
+// TestDockerSSHD runs the binary in front of real containers and drives it
+// with the real OpenSSH client.
+func TestDockerSSHD(t *testing.T) {
+	targets := startTargets(t)
+	deb, bb := targets[0], targets[1]
+	const password = "s3cret-Pw-canary-71c2"
+	p := startDockerSSHD(t, map[string]string{
+		"CONTAINER":      deb.Name,
+		"FILTERS":        `{"label":["dockssh.test=target"]}`,
+		"ROUTING":        "any",
+		"AUTH_MECHANISM": "simpleAuth",
+		"AUTH_USER":      "u",
+		"AUTH_PASSWORD":  password,
+		"BANNER":         "Welcome to docker-sshd",
+	})
+	login := passwordLogin(t, password)
+
+	t.Run("exit status, stderr apart, binary exact", func(t *testing.T) {
+		out, errOut, status := runCmd(t, p.ssh(t, "u", login, nil, `printf 'a\000b\377'; echo err >&2; exit 3`), nil)
+		assert.Equal(t, "a\x00b\xff", out)
+		assert.Equal(t, "err\n", errOut)
+		assert.Equal(t, 3, status)
+	})
+
+	t.Run("piped input and stdin end of file", func(t *testing.T) {
+		blob := make([]byte, 1<<20)
+		rand.Read(blob)
+		out, _, status := runCmd(t, p.ssh(t, "u", login, nil, "sha256sum"), blob)
+		assert.Zero(t, status)
+		assert.True(t, strings.HasPrefix(out, fmt.Sprintf("%x", sha256.Sum256(blob))), "sha256sum said %q", out)
+	})
+
+	t.Run("ssh -tt host cmd gets a terminal, ssh -T no banner", func(t *testing.T) {
+		out, _, status := runCmd(t, p.ssh(t, "u", login, []string{"-tt"}, "[ -t 0 ] && echo has-a-tty"), nil)
+		assert.Zero(t, status)
+		assert.Equal(t, "has-a-tty\r\n", out)
+		out, _, status = runCmd(t, p.ssh(t, "u", login, []string{"-T"}), []byte("echo no-banner\n"))
+		assert.Zero(t, status)
+		assert.Equal(t, "no-banner\n", out)
+	})
+
+	t.Run("missing target: message and non-zero status", func(t *testing.T) {
+		_, errOut, status := runCmd(t, p.ssh(t, "u+no-such-ctr", login, nil, "true"), nil)
+		assert.Equal(t, 1, status)
+		assert.Equal(t, "dockssh: no running container \"no-such-ctr\" that you may use\n", errOut)
+		out, _, status := runCmd(t, p.ssh(t, "u+"+bb.Name, login, nil, "echo routed"), nil)
+		assert.Zero(t, status)
+		assert.Equal(t, "routed\n", out)
+	})
+
+	t.Run("failed login never logs the password", func(t *testing.T) {
+		_, _, status := runCmd(t, p.ssh(t, "u", passwordLogin(t, "wrong-"+password), nil, "true"), nil)
+		assert.Equal(t, 255, status)
+		_, _, status = runCmd(t, p.ssh(t, password, login, nil, "true"), nil) // the password typed as the user name
+		assert.Equal(t, 255, status)
+		assert.NotContains(t, p.logs.String(), password)
+	})
+
+	t.Run("ControlMaster: several channels on one connection, independently", func(t *testing.T) {
+		sock := filepath.Join(t.TempDir(), "mux")
+		master := p.ssh(t, "u", login, []string{"-M", "-S", sock, "-N", "-o", "ControlPersist=no"})
+		require.NoError(t, master.Start())
+		t.Cleanup(func() { master.Process.Kill(); master.Wait() })
+		waitFile(t, sock)
+		slow := p.ssh(t, "u", nil, []string{"-S", sock, "-o", "ControlMaster=no"}, "sleep 30")
+		require.NoError(t, slow.Start())
+		t.Cleanup(func() { slow.Process.Kill(); slow.Wait() })
+		var wg sync.WaitGroup
+		for i := range 5 {
+			wg.Go(func() {
+				out, _, status := runCmd(t, p.ssh(t, "u", nil, []string{"-S", sock, "-o", "ControlMaster=no"}, fmt.Sprintf("echo chan-%d", i)), nil)
+				assert.Zero(t, status)
+				assert.Equal(t, fmt.Sprintf("chan-%d\n", i), out)
+			})
+		}
+		wg.Wait()
+	})
+
+	t.Run("nothing keeps running after a disconnect", func(t *testing.T) {
+		sleep := uniqueSleep(t)
+		c := p.ssh(t, "u", login, nil, "sleep "+sleep+" & sleep "+sleep)
+		require.NoError(t, c.Start())
+		waitProcess(t, deb, "sleep "+sleep)
+		c.Process.Kill()
+		c.Wait()
+		waitNoProcess(t, deb, "sleep "+sleep)
+	})
+
+	t.Run("only modern algorithms by default", func(t *testing.T) {
+		for _, opt := range [][]string{
+			{"-o", "KexAlgorithms=diffie-hellman-group14-sha1"},
+			{"-o", "Ciphers=aes128-cbc"},
+			{"-o", "MACs=hmac-sha1", "-o", "Ciphers=aes128-ctr"},
+		} {
+			_, errOut, status := runCmd(t, p.ssh(t, "u", login, opt, "true"), nil)
+			assert.Equal(t, 255, status, "%v: %s", opt, errOut)
+			assert.Contains(t, errOut, "no matching", "%v", opt)
+		}
+	})
+
+	t.Run("bad clients do not stall others", func(t *testing.T) {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port))
+		var stuck []net.Conn
+		defer func() {
+			for _, c := range stuck {
+				c.Close()
+			}
+		}()
+		for i := range 10 {
+			c, err := net.Dial("tcp", addr)
+			require.NoError(t, err)
+			switch i % 3 {
+			case 0: // stalls in the handshake: says nothing
+			case 1:
+				c.Write(bytes.Repeat([]byte{0xff}, 4096))
+			case 2: // banner, then a reset
+				bufio.NewReader(c).ReadString('\n')
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+				continue
+			}
+			stuck = append(stuck, c)
+		}
+		out, _, status := runCmd(t, p.ssh(t, "u", login, nil, "echo still-serving"), nil)
+		assert.Zero(t, status)
+		assert.Equal(t, "still-serving\n", out)
+	})
+
+	t.Run("a slow reader bounds the server's memory", func(t *testing.T) {
+		before := rssKBOf(t, p.cmd.Process.Pid)
+		c := p.ssh(t, "u", login, nil, "cat /dev/zero")
+		out, err := c.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, c.Start())
+		io.CopyN(io.Discard, out, 4<<20)
+		c.Process.Signal(syscall.SIGSTOP)
+		// However long the client stalls, the window it stopped granting
+		// bounds what the server holds: sample for a few seconds.
+		peak := before
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			peak = max(peak, rssKBOf(t, p.cmd.Process.Pid))
+		}
+		c.Process.Signal(syscall.SIGCONT)
+		c.Process.Kill()
+		c.Wait()
+		assert.Less(t, peak-before, int64(32<<10), "RSS grew by %d KiB while the client did not read", peak-before)
+	})
+
+	t.Run("a second instance on the same port fails; the first keeps serving", func(t *testing.T) {
+		cmd := exec.Command(dockerSSHDBinary(t))
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "IP=127.0.0.1", "PORT=" + strconv.Itoa(p.port),
+			"HTTP_ENABLED=false", "CONTAINER=x", "AUTH_MECHANISM=noAuth", "KEYPATH=" + filepath.Join(t.TempDir(), "k")}
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err)
+		assert.Contains(t, string(out), "address already in use")
+		o, _, status := runCmd(t, p.ssh(t, "u", login, nil, "echo first-still-serving"), nil)
+		assert.Zero(t, status)
+		assert.Equal(t, "first-still-serving\n", o)
+	})
+
+	t.Run("/healthz", func(t *testing.T) {
+		out, err := exec.Command("curl", "-sf", fmt.Sprintf("http://127.0.0.1:%d/healthz", p.httpPort)).Output()
+		require.NoError(t, err)
+		assert.Equal(t, "ok\n", string(out))
+	})
+}
+
+// TestDockerSSHDGracefulShutdown: SIGTERM lets a running session finish
+// within the grace period, refuses new ones, then ends what is left and
+// its processes in the container.
+func TestDockerSSHDGracefulShutdown(t *testing.T) {
+	targets := startTargets(t)
+	bb := targets[1]
+	p := startDockerSSHD(t, map[string]string{
+		"CONTAINER": bb.Name, "AUTH_MECHANISM": "simpleAuth", "AUTH_USER": "u", "AUTH_PASSWORD": "pw-graceful", "SHUTDOWN_GRACE": "2s",
+	})
+	login := passwordLogin(t, "pw-graceful")
+	sleep := uniqueSleep(t)
+	c := p.ssh(t, "u", login, nil, "sleep "+sleep)
+	require.NoError(t, c.Start())
+	waitProcess(t, bb, "sleep "+sleep)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("docker-sshd did not stop after SIGTERM and its grace period")
+	}
+	assert.NoError(t, p.exitErr, "exit status after SIGTERM")
+	c.Wait()
+	waitNoProcess(t, bb, "sleep "+sleep)
+	assert.Contains(t, p.logs.String(), "grace period over")
+}
+
+// TestDockerSSHDLegacyAlgorithms: old algorithms only by option.
+func TestDockerSSHDLegacyAlgorithms(t *testing.T) {
+	targets := startTargets(t)
+	p := startDockerSSHD(t, map[string]string{
+		"CONTAINER": targets[1].Name, "AUTH_MECHANISM": "simpleAuth", "AUTH_USER": "u", "AUTH_PASSWORD": "pw-legacy", "LEGACY_ALGORITHMS": "true",
+	})
+	out, errOut, status := runCmd(t, p.ssh(t, "u", passwordLogin(t, "pw-legacy"), []string{"-o", "KexAlgorithms=diffie-hellman-group14-sha1", "-o", "Ciphers=aes128-cbc", "-o", "MACs=hmac-sha1"}, "echo legacy-ok"), nil)
+	assert.Zero(t, status, errOut)
+	assert.Equal(t, "legacy-ok\n", out)
+}

@@ -1,0 +1,30 @@
+package integration
+
+import (
+	"os"
+	"sync"
+	"testing"
+)
+
+// cleanups run after every test of the package: for what tests share, such
+// as a binary built once per test process.
+var cleanups struct {
+	sync.Mutex
+	fns []func()
+}
+
+func atExit(fn func()) {
+	cleanups.Lock()
+	cleanups.fns = append(cleanups.fns, fn)
+	cleanups.Unlock()
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	cleanups.Lock()
+	for _, fn := range cleanups.fns {
+		fn()
+	}
+	cleanups.Unlock()
+	os.Exit(code)
+}
