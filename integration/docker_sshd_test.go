@@ -444,3 +444,63 @@ func TestDockerSSHDLegacyAlgorithms(t *testing.T) {
 	assert.Zero(t, status, errOut)
 	assert.Equal(t, "legacy-ok\n", out)
 }
+
+// TestDockerSSHDImage runs the image with docker-ssh's own `docker run`
+// line (FILTERS, simpleAuth, the Docker socket) and logs in as docker-ssh's
+// README shows.
+func TestDockerSSHDImage(t *testing.T) {
+	targets := startTargets(t)
+	bb := targets[1]
+	out, err := exec.Command("bash", filepath.Join(harness.RepoRoot(), "scripts", "build-docker-sshd.sh")).Output()
+	require.NoError(t, err, "scripts/build-docker-sshd.sh")
+	image := strings.TrimSpace(string(out))
+	port := freeTCPPort(t)
+	name := "docker-sshd-test-" + randomHex(t, 4)
+	run := exec.Command("docker", "run", "-d", "--name", name,
+		"-p", fmt.Sprintf("127.0.0.1:%d:22", port),
+		"-v", "/var/run/docker.sock:/var/run/docker.sock",
+		"-e", fmt.Sprintf(`FILTERS={"name":["^/%s$"]}`, bb.Name),
+		"-e", "AUTH_MECHANISM=simpleAuth", "-e", "AUTH_USER=u", "-e", "AUTH_PASSWORD=p",
+		"-e", "HTTP_ENABLED=false",
+		image)
+	out, err = run.CombinedOutput()
+	require.NoError(t, err, "docker run: %s", out)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := exec.Command("docker", "logs", name).CombinedOutput()
+			t.Logf("docker-sshd container log:\n%s", logs)
+		}
+		exec.Command("docker", "rm", "-f", name).Run()
+	})
+	// Wait for the banner, then learn the host key the container created.
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(60 * time.Second)
+	for readBannerOK(addr) != nil {
+		require.True(t, time.Now().Before(deadline), "docker-sshd in the container never answered")
+		time.Sleep(100 * time.Millisecond)
+	}
+	keys, err := exec.Command("ssh-keyscan", "-p", strconv.Itoa(port), "127.0.0.1").Output()
+	require.NoError(t, err)
+	p := &sshdProc{port: port, knownHosts: writeFile(t, "known_hosts", string(keys))}
+	o, errOut, status := runCmd(t, p.ssh(t, "u", passwordLogin(t, "p"), nil, "echo hello from $(hostname); exit 7"), nil)
+	assert.Equal(t, 7, status, errOut)
+	assert.Equal(t, "hello from "+bb.ID[:12]+"\n", o)
+}
+
+// readBannerOK reports whether an SSH server answers at addr.
+func readBannerOK(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "SSH-2.0-") {
+		return fmt.Errorf("not an SSH banner: %q", line)
+	}
+	return nil
+}
