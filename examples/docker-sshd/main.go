@@ -16,13 +16,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/dockssh/dockssh/authn"
 )
 
 func main() {
@@ -32,6 +36,9 @@ func main() {
 // run is main without the process-wide parts, for tests: it returns the
 // exit status.
 func run(args []string, getenv func(string) (string, bool), stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "hash-password" {
+		return hashPassword(os.Stdin, os.Stdout, stderr)
+	}
 	opts, given, err := parseOptions(args, getenv, stderr)
 	if errors.Is(err, errHelp) {
 		return 0
@@ -51,5 +58,27 @@ func run(args []string, getenv func(string) (string, bool), stderr io.Writer) in
 		fmt.Fprintf(stderr, "docker-sshd: %v\n", err)
 		return 1
 	}
+	return 0
+}
+
+// hashPassword reads a password (one line) from in and prints its argon2id
+// hash, for AUTH_USERS_FILE lines: `docker-sshd hash-password`.
+func hashPassword(in io.Reader, out, stderr io.Writer) int {
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && err != io.EOF {
+		fmt.Fprintf(stderr, "docker-sshd: reading the password: %v\n", err)
+		return 1
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		fmt.Fprintln(stderr, "docker-sshd: hash-password reads the password from standard input; it was empty")
+		return 1
+	}
+	h, err := authn.HashArgon2id([]byte(pw), nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "docker-sshd: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(out, h)
 	return 0
 }
