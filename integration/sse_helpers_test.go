@@ -378,10 +378,9 @@ func (w sseLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// newSSEServer serves an sse handler for cfg (Basic authentication as
-// user:password unless cfg says otherwise) on 127.0.0.1 and closes both
-// at cleanup.
-func newSSEServer(tb testing.TB, cfg sse.Config, user, password string) (*sse.Handler, *httptest.Server) {
+// newSSEHandler returns an sse handler for cfg (Basic authentication as
+// user:password unless cfg says otherwise), closed at cleanup.
+func newSSEHandler(tb testing.TB, cfg sse.Config, user, password string) *sse.Handler {
 	tb.Helper()
 	if cfg.Authenticate == nil {
 		cfg.Authenticate = sse.BasicAuth("dockssh test", func(_ context.Context, u, p string) (string, error) {
@@ -396,13 +395,23 @@ func newSSEServer(tb testing.TB, cfg sse.Config, user, password string) (*sse.Ha
 	}
 	h, err := sse.New(&cfg)
 	require.NoError(tb, err)
-	srv := httptest.NewUnstartedServer(h)
-	srv.Start()
 	tb.Cleanup(func() {
-		srv.CloseClientConnections()
 		if err := h.Close(); err != nil {
 			tb.Errorf("sse Close: %v", err)
 		}
+	})
+	return h
+}
+
+// newSSEServer serves newSSEHandler's handler on 127.0.0.1. At cleanup the
+// connections are cut first (streams detach), then the server and the
+// handler close.
+func newSSEServer(tb testing.TB, cfg sse.Config, user, password string) (*sse.Handler, *httptest.Server) {
+	tb.Helper()
+	h := newSSEHandler(tb, cfg, user, password)
+	srv := httptest.NewServer(h)
+	tb.Cleanup(func() {
+		srv.CloseClientConnections()
 		srv.Close()
 	})
 	return h, srv

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-		"strings"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
