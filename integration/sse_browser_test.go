@@ -211,7 +211,7 @@ func (b *browserSteps) step(name string, f func() error) {
 func (b *browserSteps) waitJS(expr string) error {
 	deadline := time.Now().Add(45 * time.Second)
 	for {
-		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`!!(` + expr + `)`))
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`!!(`+expr+`)`))
 		if err == nil && ok {
 			return nil
 		}

@@ -416,3 +416,6 @@ func newSSEServer(tb testing.TB, cfg sse.Config, user, password string) (*sse.Ha
 	})
 	return h, srv
 }
+
+// quietSSELogger discards a handler's log, for benchmarks.
+func quietSSELogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
