@@ -79,13 +79,16 @@ type Config struct {
 	// for the client to reconnect and resume. Zero ends the session as
 	// soon as its stream ends, as docker-ssh does: then an automatic
 	// reconnect finds no session. 30 seconds covers network blips.
+	// Negative means zero.
 	Grace time.Duration
 	// IdleTimeout ends a session that has had no input and no output for
-	// that long. Zero means no idle timeout.
+	// that long. Zero (or negative) means no idle timeout.
 	IdleTimeout time.Duration
 	// WriteTimeout bounds each write to a stream; a client that takes
 	// longer is treated as gone (its session waits Grace for a
-	// reconnect). Zero means 30 seconds.
+	// reconnect). Zero (or negative) means 30 seconds. Each write moves
+	// the connection's write deadline, so http.Server.WriteTimeout does
+	// not end a stream as long as Heartbeat is shorter than it.
 	WriteTimeout time.Duration
 
 	// MaxSessions bounds the sessions alive at once (503 beyond it).
@@ -104,7 +107,7 @@ type Config struct {
 	BufferSize int
 	// MaxBodyBytes bounds a POST body, and so the input of one send; the
 	// input waiting for the terminal is bounded by the same amount. Zero
-	// means 128 KiB (docker-ssh's body-parser took 100 kB).
+	// (or negative) means 128 KiB (docker-ssh's body-parser took 100 kB).
 	MaxBodyBytes int
 
 	// XtermBaseURL is where the page loads xterm.js from: the files are
@@ -142,11 +145,16 @@ type settings struct {
 func (c *Config) settings() settings {
 	s := settings{Config: *c}
 	s.Heartbeat = cmp.Or(s.Heartbeat, DefaultHeartbeat)
-	s.WriteTimeout = cmp.Or(s.WriteTimeout, DefaultWriteTimeout)
+	if s.WriteTimeout <= 0 {
+		s.WriteTimeout = DefaultWriteTimeout
+	}
+	s.Grace = max(s.Grace, 0)
 	s.maxSessions = cmp.Or(s.MaxSessions, DefaultMaxSessions)
 	s.maxPerPrincipal = cmp.Or(s.MaxSessionsPerPrincipal, DefaultMaxPerPrincipal)
 	s.BufferSize = max(cmp.Or(s.BufferSize, DefaultBufferSize), minBufferSize)
-	s.MaxBodyBytes = cmp.Or(s.MaxBodyBytes, DefaultMaxBodyBytes)
+	if s.MaxBodyBytes <= 0 {
+		s.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	s.XtermBaseURL = cmp.Or(s.XtermBaseURL, DefaultXtermBaseURL)
 	if s.Logger == nil {
 		s.Logger = slog.Default()

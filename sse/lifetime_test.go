@@ -267,6 +267,31 @@ func TestHTTP2(t *testing.T) {
 	_ = tls.VersionTLS13
 }
 
+// TestServerTimeouts: a stream outlives http.Server's ReadTimeout and
+// WriteTimeout: each write moves the write deadline, and the read deadline
+// is lifted (a stream reads no body).
+func TestServerTimeouts(t *testing.T) {
+	ts := newTestServer(t, sse.Config{Heartbeat: 20 * time.Millisecond}, true)
+	srv := httptest.NewUnstartedServer(ts.h)
+	srv.Config.ReadTimeout = 100 * time.Millisecond
+	srv.Config.WriteTimeout = 100 * time.Millisecond
+	srv.Start()
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	ts.Server = srv
+	es := ts.newSession(t, t.Context(), "alice")
+	ts.nextTerm(t)
+	start := time.Now()
+	for time.Since(start) < 400*time.Millisecond {
+		require.Equal(t, ": ping\n\n", es.next(t).raw)
+	}
+	ts.send(t, es.id, "alice", "still here")
+	got, _ := es.readOutput(t, len("still here"))
+	assert.Equal(t, "still here", string(got))
+}
+
 // TestAuthentication: every endpoint requires the configured
 // authentication; Basic and bearer helpers; no handler without a choice.
 func TestAuthentication(t *testing.T) {
