@@ -462,3 +462,33 @@ func (s *cuttableServer) waitSend(suffix string) error {
 func (s *cuttableServer) waitResize(want string) error {
 	return s.waitState("resize "+want, func() bool { return s.resized == want })
 }
+
+// TestSSEXtermIntegrity checks the page's Subresource Integrity hashes
+// against the files of the npm packages, so that a version bump without
+// new hashes fails here with a clear message instead of as a blank page.
+func TestSSEXtermIntegrity(t *testing.T) {
+	dir := xtermPackages(t)
+	h := newSSEHandler(t, sse.Config{Start: dockerlessStart, XtermBaseURL: "/npm"}, "alice", "pw")
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.SetBasicAuth("alice", "pw")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	page := rec.Body.String()
+	for _, f := range []string{
+		"@xterm/xterm@" + sse.XtermVersion + "/lib/xterm.js",
+		"@xterm/xterm@" + sse.XtermVersion + "/css/xterm.css",
+		"@xterm/addon-fit@" + sse.XtermFitVersion + "/lib/addon-fit.js",
+	} {
+		want := `"/npm/` + f + `" integrity="` + sriSHA384(t, filepath.Join(dir, f)) + `"`
+		want = strings.ReplaceAll(want, "+", "&#43;") // html/template's escaping
+		if !strings.Contains(page, want) {
+			t.Errorf("the page does not load %s with its hash %s:\n%s", f, want, page)
+		}
+	}
+}
+
+// dockerlessStart fails: for handlers that start no session.
+func dockerlessStart(context.Context, string, int, int) (sse.Terminal, error) {
+	return nil, errors.New("test: no terminals here")
+}

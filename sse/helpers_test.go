@@ -308,6 +308,9 @@ type eventStream struct {
 // status. ctx ends the request.
 func (ts *testServer) openStream(tb testing.TB, ctx context.Context, path, user string, hdr http.Header) *eventStream {
 	tb.Helper()
+	// A stream that stops sending fails the test instead of hanging it.
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	tb.Cleanup(cancel)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+path, nil)
 	require.NoError(tb, err)
 	for k, v := range hdr {
