@@ -162,6 +162,9 @@ func (d *Dialer) openChannel(ctx context.Context, sc *sshConn, kind string, payl
 
 	select {
 	case r := <-res:
+		if r.c != nil {
+			d.log.Debug("dialer: conn opened", "url", d.url, "conn", sc.id, "transport", transportOf(session), "target", d.target(session))
+		}
 		return r.c, r.err
 	case <-ctx.Done():
 		op.abandon(res)
@@ -222,9 +225,6 @@ func (d *Dialer) finishOpen(sc *sshConn, op *opener, res chan<- openResult, ch s
 	if err == nil && !handed {
 		ch.Close()
 		ssh.DiscardRequests(reqs) // until the server confirms the close
-	}
-	if handed {
-		d.log.Debug("dialer: conn opened", "url", d.url, "conn", sc.id, "transport", transportOf(session), "target", d.target(session))
 	}
 	if parked {
 		d.gor.unpark()
