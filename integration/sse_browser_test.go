@@ -492,3 +492,41 @@ func TestSSEXtermIntegrity(t *testing.T) {
 func dockerlessStart(context.Context, string, int, int) (sse.Terminal, error) {
 	return nil, errors.New("test: no terminals here")
 }
+
+// TestSSEBrowserToken logs the page in with a bearer token in the URL's
+// fragment: it becomes a cookie, leaves the address bar, and the session
+// belongs to the token's principal.
+func TestSSEBrowserToken(t *testing.T) {
+	chromium := requireTool(t, "chromium", "apt-get install chromium")
+	cdn := serveCDN(t, xtermPackages(t))
+	principals := make(chan string, 1)
+	token := hex.EncodeToString([]byte(t.Name()))
+	_, srv := newSSEServer(t, sse.Config{
+		Authenticate: sse.BearerAuth(sse.StaticTokens(map[string]string{token: "bob"})),
+		Start: func(_ context.Context, principal string, _, _ int) (sse.Terminal, error) {
+			principals <- principal
+			return newPipeTerminal(true), nil
+		},
+		XtermBaseURL: cdn,
+	}, "", "")
+	ctx := newBrowser(t, chromium, "nobody", "no password")
+	b := &browserSteps{t: t, ctx: ctx}
+	b.step("open the page with #token=", func() error {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/#token="+token)); err != nil {
+			return err
+		}
+		return b.waitJS(`window.dockssh && window.dockssh.id !== null`)
+	})
+	b.step("type and see the echo", func() error {
+		if err := chromedp.Do(ctx, typeKeys("hello")); err != nil {
+			return err
+		}
+		return b.waitJS(`window.dockssh.text().includes("hello")`)
+	})
+	if got := <-principals; got != "bob" {
+		t.Errorf("principal %q, want bob", got)
+	}
+	if h := b.js(`location.hash`); h != "" {
+		t.Errorf("location.hash = %q after the login, want it removed", h)
+	}
+}

@@ -55,7 +55,11 @@ type Config struct {
 	Start StartFunc
 
 	// Authenticate authenticates every request; see BasicAuth and
-	// BearerAuth. nil is an error unless Unauthenticated is set.
+	// BearerAuth. nil is an error unless Unauthenticated is set. The
+	// page itself (it holds no data) is served without credentials
+	// unless the challenge is HTTP Basic, whose 401 on the page makes the
+	// browser show its login dialog: under other schemes the page is
+	// where the user logs in (BearerAuth's "#token=").
 	Authenticate AuthFunc
 	// Unauthenticated serves everyone who reaches the handler, as
 	// principal "" (so MaxSessionsPerPrincipal bounds them all together).

@@ -120,7 +120,7 @@ func ExampleHandler_ServeHTTP() {
 	mux.Handle("/term/", http.StripPrefix("/term", h))
 
 	w := httptest.NewRecorder()
-	mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/term/", nil))
+	mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/term/api/v1/terminal/stream", nil))
 	fmt.Println(w.Code)
 	// Output:
 	// 401

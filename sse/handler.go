@@ -100,11 +100,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.Authenticate != nil {
 		p, err := h.cfg.Authenticate(r)
 		if err != nil {
-			if ae := (*AuthError)(nil); errors.As(err, &ae) && ae.Challenge != "" {
-				w.Header().Set("WWW-Authenticate", ae.Challenge)
+			challenge := ""
+			if ae := (*AuthError)(nil); errors.As(err, &ae) {
+				challenge = ae.Challenge
 			}
 			if !errors.Is(err, ErrNoCredentials) {
 				h.log.Warn("sse: authentication failed", "remote", r.RemoteAddr, "err", err)
+			}
+			// The page holds no data. Under HTTP Basic, refusing it
+			// makes the browser show its login dialog; under any other
+			// scheme the page is the login (it reads #token=, also to
+			// replace a stale token), so it is served all the same.
+			if isPage(r) && !isBasic(challenge) {
+				h.mux.ServeHTTP(w, r)
+				return
+			}
+			if challenge != "" {
+				w.Header().Set("WWW-Authenticate", challenge)
 			}
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
@@ -127,6 +139,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, principal)))
+}
+
+// isPage reports whether r asks for the page or its script or style.
+func isPage(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/", "/index.html", "/term.js", "/term.css":
+		return r.Method == http.MethodGet || r.Method == http.MethodHead
+	}
+	return false
+}
+
+// isBasic reports whether challenge is an HTTP Basic one (RFC 7617).
+func isBasic(challenge string) bool {
+	scheme, _, _ := strings.Cut(challenge, " ")
+	return strings.EqualFold(scheme, "Basic")
 }
 
 // enter counts a request or session in, unless the handler is closed.

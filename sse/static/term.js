@@ -11,7 +11,9 @@
   // "#token=..." logs in with a bearer token: it becomes a cookie for this
   // page's path (EventSource cannot send headers) and leaves the address
   // bar. A fragment never reaches a server or its logs.
-  const m = /^#token=([^&]+)/.exec(location.hash);
+  // Only RFC 6750 token characters: nothing that could end the cookie's
+  // value and add attributes of a link author's choosing.
+  const m = /^#token=([A-Za-z0-9._~+\/-]+=*)$/.exec(location.hash);
   if (m) {
     const path = location.pathname.replace(/[^/]*$/, "");
     document.cookie = "dockssh-token=" + m[1] + "; path=" + path + "; SameSite=Strict" +
