@@ -29,12 +29,12 @@ type Handler struct {
 	bufs sync.Pool // *eventBuf
 
 	// mu guards the fields below.
-	mu          sync.Mutex
-	sessions    map[string]*session
-	perPrincpal map[string]int
-	closed      bool
-	active      int           // requests in ServeHTTP plus session supervisors
-	idle        chan struct{} // closed when closed is set and active is 0
+	mu           sync.Mutex
+	sessions     map[string]*session
+	perPrincipal map[string]int
+	closed       bool
+	active       int           // requests in ServeHTTP plus session supervisors
+	idle         chan struct{} // closed when closed is set and active is 0
 }
 
 // New returns a Handler for cfg. It fails when cfg is nil, has no Start, has
@@ -48,12 +48,12 @@ func New(cfg *Config) (*Handler, error) {
 	}
 	s := cfg.settings()
 	h := &Handler{
-		cfg:         s,
-		log:         s.Logger,
-		cop:         http.NewCrossOriginProtection(),
-		sessions:    make(map[string]*session),
-		perPrincpal: make(map[string]int),
-		idle:        make(chan struct{}),
+		cfg:          s,
+		log:          s.Logger,
+		cop:          http.NewCrossOriginProtection(),
+		sessions:     make(map[string]*session),
+		perPrincipal: make(map[string]int),
+		idle:         make(chan struct{}),
 	}
 	for _, o := range s.AllowedOrigins {
 		if err := h.cop.AddTrustedOrigin(o); err != nil {
@@ -242,7 +242,7 @@ func (h *Handler) newSession(principal string, rows, cols int, log *slog.Logger)
 		return nil, nil, http.StatusServiceUnavailable, errors.New("shutting down")
 	case h.cfg.maxSessions > 0 && len(h.sessions) >= h.cfg.maxSessions:
 		return nil, nil, http.StatusServiceUnavailable, errors.New("too many sessions")
-	case h.cfg.maxPerPrincipal > 0 && h.perPrincpal[principal] >= h.cfg.maxPerPrincipal:
+	case h.cfg.maxPerPrincipal > 0 && h.perPrincipal[principal] >= h.cfg.maxPerPrincipal:
 		return nil, nil, http.StatusTooManyRequests, errors.New("too many sessions for this user")
 	}
 	now := time.Now()
@@ -261,7 +261,7 @@ func (h *Handler) newSession(principal string, rows, cols int, log *slog.Logger)
 	}
 	s.startCtx, s.cancelStart = context.WithCancel(context.Background())
 	h.sessions[id] = s
-	h.perPrincpal[principal]++
+	h.perPrincipal[principal]++
 	h.active++
 	go s.supervise()
 	return s, s.stream, 0, nil
@@ -272,8 +272,8 @@ func (h *Handler) remove(s *session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.sessions, s.id)
-	if h.perPrincpal[s.principal]--; h.perPrincpal[s.principal] <= 0 {
-		delete(h.perPrincpal, s.principal)
+	if h.perPrincipal[s.principal]--; h.perPrincipal[s.principal] <= 0 {
+		delete(h.perPrincipal, s.principal)
 	}
 }
 
