@@ -42,6 +42,17 @@ type DockerConfig struct {
 	// exit after the hangup and termination signals before it kills
 	// them. Zero (or negative) means 2 seconds.
 	KillGrace time.Duration
+
+	// SFTPHelper is the path of a static Linux executable whose main
+	// calls sftphelper.Main (package execbridge/sftphelper), for
+	// Subsystem to copy into a container that has no sftp-server of its
+	// own. It is read and checked (static ELF, the container's
+	// architecture) when first needed and again whenever it changes. The
+	// copy stays in the container, at "/" + SFTPHelperPrefix + a hash of
+	// its contents, and serves every later session there. Empty means no
+	// helper: such containers get no SFTP. The DockerClient must also
+	// implement DockerCopyClient.
+	SFTPHelper string
 }
 
 // DefaultKillGrace is the KillGrace of a zero DockerConfig.
@@ -154,6 +165,7 @@ type DockerBackend struct {
 	logger    *slog.Logger
 	killGrace time.Duration
 	shells    shellCache
+	sftp      dockerSFTP
 }
 
 // NewDockerBackend returns a Backend that runs processes through c, with
@@ -166,6 +178,7 @@ func NewDockerBackend(c DockerClient, cfg *DockerConfig) *DockerBackend {
 		c:         c,
 		logger:    cmp.Or(cfg.Logger, slog.Default()),
 		killGrace: cmp.Or(max(cfg.KillGrace, 0), DefaultKillGrace),
+		sftp:      newDockerSFTP(cfg.SFTPHelper),
 	}
 }
 
