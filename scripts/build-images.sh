@@ -4,6 +4,7 @@
 #   DOCKSSH_IMAGE_BASE=dockssh-test/base:<hash>
 #   DOCKSSH_IMAGE_SSHD=dockssh-test/sshd:<hash>
 #   DOCKSSH_IMAGE_TARGET=dockssh-test/target:<hash>
+#   DOCKSSH_IMAGE_SCRATCH=dockssh-test/scratch:<hash>
 #
 # Each tag is a hash of the image's inputs, so a change rebuilds the image and
 # a repeat reuses it. No container registry is needed: the base image is a
@@ -40,11 +41,13 @@ fi
 ctx_hash() { { echo "$base_tag"; (cd "$images/$1" && find . -type f | LC_ALL=C sort | xargs sha256sum); } | hash_of; }
 sshd_tag="dockssh-test/sshd:$(ctx_hash sshd)"
 target_tag="dockssh-test/target:$(ctx_hash target)"
+scratch_tag="dockssh-test/scratch:$(ctx_hash scratch)"
 
 print_tags() {
 	echo "DOCKSSH_IMAGE_BASE=$base_tag"
 	echo "DOCKSSH_IMAGE_SSHD=$sshd_tag"
 	echo "DOCKSSH_IMAGE_TARGET=$target_tag"
+	echo "DOCKSSH_IMAGE_SCRATCH=$scratch_tag"
 }
 if [ "${1:-}" = "--print" ]; then
 	print_tags
@@ -107,13 +110,15 @@ prune_old() { # repo keep-tag
 	done
 }
 
-if have_image "$base_tag" && have_image "$sshd_tag" && have_image "$target_tag"; then
-	say "reusing $sshd_tag and $target_tag"
+if have_image "$base_tag" && have_image "$sshd_tag" && have_image "$target_tag" && have_image "$scratch_tag"; then
+	say "reusing $sshd_tag, $target_tag and $scratch_tag"
 fi
 build_base
 build_ctx sshd "$sshd_tag"
 build_ctx target "$target_tag"
+build_ctx scratch "$scratch_tag"
 prune_old dockssh-test/sshd "$sshd_tag"
 prune_old dockssh-test/target "$target_tag"
+prune_old dockssh-test/scratch "$scratch_tag"
 [ -n "${DOCKSSH_BASE_IMAGE:-}" ] || prune_old dockssh-test/base "$base_tag"
 print_tags
