@@ -50,7 +50,7 @@ type bridgeOpts struct {
 	killGrace  time.Duration
 }
 
-func startBridge(t *testing.T, targets []dockerBackendTarget, o bridgeOpts) *bridgeEnv {
+func startBridge(t testing.TB, targets []dockerBackendTarget, o bridgeOpts) *bridgeEnv {
 	t.Helper()
 	dir := t.TempDir()
 	e := &bridgeEnv{targets: targets, logs: &lockedBuffer{}}
@@ -87,6 +87,7 @@ func startBridge(t *testing.T, targets []dockerBackendTarget, o bridgeOpts) *bri
 	sc := &ssh.ServerConfig{}
 	auth.Apply(sc)
 	sc.AddHostKey(hk)
+	execbridge.SetAlgorithms(sc, false) // as docker-sshd does
 
 	docker := harness.Docker(t)
 	grace := o.killGrace
@@ -227,7 +228,7 @@ func waitProcess(tb testing.TB, d dockerBackendTarget, word string) {
 	}
 }
 
-func startTargets(t *testing.T) []dockerBackendTarget {
+func startTargets(t testing.TB) []dockerBackendTarget {
 	t.Helper()
 	var wg sync.WaitGroup
 	var bb, deb *harness.Target

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -162,7 +161,7 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 		return nil, fmt.Errorf("host key: %w", err)
 	}
 	sc.AddHostKey(hk)
-	setAlgorithms(sc, b["LEGACY_ALGORITHMS"])
+	execbridge.SetAlgorithms(sc, b["LEGACY_ALGORITHMS"])
 
 	s := &server{log: log, docker: docker, grace: d["SHUTDOWN_GRACE"]}
 	s.bridge = &execbridge.Server{
@@ -332,28 +331,6 @@ func loadHostKey(path string, log *slog.Logger) (ssh.Signer, error) {
 		return nil, fmt.Errorf("host key: %w", err)
 	}
 	return k, nil
-}
-
-// setAlgorithms offers only modern algorithms unless legacy is set:
-// the hybrid ML-KEM, curve25519, NIST ECDH and SHA-2 Diffie-Hellman key
-// exchanges, AEAD and CTR ciphers, SHA-2 MACs, and no SHA-1 anywhere
-// (stricter than OpenSSH 9.2, which still offers hmac-sha1). With legacy,
-// x/crypto's insecure algorithms are added: SHA-1 key exchange and MACs,
-// CBC ciphers (which x/crypto pairs only with non-EtM MACs).
-func setAlgorithms(sc *ssh.ServerConfig, legacy bool) {
-	sup := ssh.SupportedAlgorithms()
-	if legacy {
-		ins := ssh.InsecureAlgorithms()
-		sc.KeyExchanges = append(sup.KeyExchanges, ins.KeyExchanges...)
-		sc.Ciphers = append(sup.Ciphers, ins.Ciphers...)
-		sc.MACs = append(sup.MACs, ins.MACs...)
-		sc.PublicKeyAuthAlgorithms = append(sup.PublicKeyAuths, ins.PublicKeyAuths...)
-		return
-	}
-	sc.KeyExchanges = sup.KeyExchanges
-	sc.Ciphers = sup.Ciphers
-	sc.MACs = slices.DeleteFunc(sup.MACs, func(m string) bool { return strings.Contains(m, "sha1") })
-	sc.PublicKeyAuthAlgorithms = sup.PublicKeyAuths
 }
 
 // modernHostKey keeps an RSA host key (docker-ssh users bring id_rsa as
