@@ -405,7 +405,7 @@ func TestDialerStreamLocal(t *testing.T) {
 			c, err := d.DialContext(ctx, "tcp", "")
 			require.NoError(t, err)
 			defer c.Close()
-			assert.Equal(t, map[string]string{"yes": "streamlocal", "no": "dial-stdio"}[allow], c.RemoteAddr().(*dialer.Addr).Transport)
+			assert.Equal(t, map[string]dialer.Transport{"yes": dialer.TransportStreamLocal, "no": dialer.TransportDialStdio}[allow], c.RemoteAddr().(*dialer.Addr).Transport)
 			procs := dialStdioProcs(t, sshd)
 			if allow == "yes" {
 				assert.Zero(t, procs, "no remote process per conn")

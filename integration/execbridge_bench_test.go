@@ -169,7 +169,8 @@ func BenchmarkExecbridge(b *testing.B) {
 		b.ReportMetric(float64(rssAfter-rssBefore)/100, "KiB-RSS/session")
 		stopAll()
 		sessions = nil
-		waitNoProcess(b, deb, "sleep "+sleep)
+		// 100 sessions ended at once: each is reaped by an exec of its own.
+		waitNoProcessFor(b, deb, "sleep "+sleep, 3*time.Minute)
 	})
 
 	b.Run("backpressure-10s", func(b *testing.B) {

@@ -202,7 +202,14 @@ func (e *bridgeEnv) dial(tb testing.TB, user string) *ssh.Client {
 // its command line.
 func waitNoProcess(tb testing.TB, d dockerBackendTarget, word string) {
 	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	waitNoProcessFor(tb, d, word, 30*time.Second)
+}
+
+// waitNoProcessFor is waitNoProcess with a bound of one's own, for many
+// processes ended at once on a loaded machine.
+func waitNoProcessFor(tb testing.TB, d dockerBackendTarget, word string, bound time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(bound)
 	for {
 		left := d.processesWith(tb, word)
 		if len(left) == 0 {
