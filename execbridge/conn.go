@@ -59,7 +59,7 @@ func (b *Bridge) serveConn(ctx context.Context, drain <-chan struct{}, sc *ssh.S
 	switch {
 	case errors.Is(err, authn.ErrNoGrant):
 		// Authenticated by the caller's own callbacks: nothing to enforce.
-		grant = &authn.Grant{User: sc.User(), PTY: true, PortForwarding: true, AgentForwarding: true, X11Forwarding: true, UserRC: true}
+		grant = unrestricted(sc.User())
 	case err != nil:
 		c.logger.Error("execbridge: cannot read the login's grant; closing the connection", "err", err)
 		sc.Close()

@@ -343,24 +343,11 @@ func (s *session) startProcess(kind, command string, pty *ptyRequest, a *audit) 
 	ctx, cancel := context.WithTimeout(s.ctx, b.cfg.StartTimeout)
 	defer cancel()
 
-	target, err := b.cfg.Resolver.Resolve(ctx, Request{Login: s.c.login, Route: s.c.route, Grant: s.c.grant, Remote: s.c.sc.RemoteAddr()})
-	if err != nil {
-		var te *TargetError
-		if errors.As(err, &te) {
-			s.fail(a, te.Reason, err)
-		} else {
-			s.fail(a, "no container is available for this session", err)
-		}
-		return nil, false
-	}
+	target, shell, reason, err := b.locate(ctx, Request{Login: s.c.login, Route: s.c.route, Grant: s.c.grant, Remote: s.c.sc.RemoteAddr()})
 	a.target = target
-
-	shell := b.cfg.Shell
-	if shell == "" {
-		if shell, err = b.cfg.Backend.Shell(ctx, target); err != nil {
-			s.fail(a, "cannot find a shell in container "+target.String(), err)
-			return nil, false
-		}
+	if err != nil {
+		s.fail(a, reason, err)
+		return nil, false
 	}
 
 	spec := ProcessSpec{Target: target, User: b.cfg.User, Dir: b.cfg.Dir, Env: s.environ(command)}

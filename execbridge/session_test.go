@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockssh/dockssh/authn"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -463,5 +464,45 @@ func TestAuditRecord(t *testing.T) {
 	}
 	if n := strings.Count(e.logs.String(), `"msg":"execbridge: session"`); n != 1 {
 		t.Errorf("%d session records, want 1", n)
+	}
+}
+
+func TestStartShell(t *testing.T) {
+	e := newTestEnv(t, echo, envOpts{config: func(c *Config) { c.User = "app" }})
+	b := e.server.Bridge
+	p, err := b.StartShell(t.Context(), ShellRequest{Login: "alice", Route: "web1", Rows: 30, Cols: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	fp := e.backend.next(t)
+	if want := []string{"/bin/sh", "-l"}; !slices.Equal(fp.spec.Argv, want) || !fp.spec.TTY || fp.spec.Rows != 30 || fp.spec.Cols != 100 || fp.spec.User != "app" {
+		t.Errorf("spec %+v, want a 30x100 login shell as app", fp.spec)
+	}
+	if !slices.Contains(fp.spec.Env, "TERM=xterm-256color") {
+		t.Errorf("env %q, want TERM=xterm-256color", fp.spec.Env)
+	}
+	if r := e.resolver.reqs[0]; r.Login != "alice" || r.Route != "web1" {
+		t.Errorf("resolver saw %+v", r)
+	}
+
+	// A grant's forced command and no-pty apply as for SSH.
+	p2, err := b.StartShell(t.Context(), ShellRequest{Login: "bob", Grant: &authn.Grant{User: "bob", PTY: true, ForceCommand: "top"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	if fp := e.backend.next(t); !slices.Equal(fp.spec.Argv, []string{"/bin/sh", "-c", "top"}) {
+		t.Errorf("argv %q, want the forced command", fp.spec.Argv)
+	}
+	if _, err := b.StartShell(t.Context(), ShellRequest{Login: "carol", Grant: &authn.Grant{User: "carol"}}); err == nil {
+		t.Errorf("a login without a terminal got a shell")
+	}
+
+	e.resolver.err = &TargetError{Reason: "container \"x\" is not running"}
+	_, err = b.StartShell(t.Context(), ShellRequest{Login: "alice"})
+	var se *ShellError
+	if !errors.As(err, &se) || se.Reason != `container "x" is not running` {
+		t.Errorf("StartShell with no target = %v, want a ShellError with the resolver's reason", err)
 	}
 }
