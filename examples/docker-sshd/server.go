@@ -34,8 +34,8 @@ type server struct {
 	sshLn    net.Listener
 	httpLn   net.Listener // nil when HTTP_ENABLED=false
 	http     *http.Server
+	web      *web // nil when HTTP_ENABLED=false
 	grace    time.Duration
-	closeWeb func() // ends the web terminal sessions
 }
 
 const defaultKeyPathDoc = "/var/lib/dockssh/ssh_host_ed25519_key as root, else ~/.local/state/dockssh/ssh_host_ed25519_key"
@@ -186,22 +186,36 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 			docker.Close()
 			return nil, fmt.Errorf("cannot listen for HTTP on %s: %w", haddr, unwrapOp(err))
 		}
-		handler, closeWeb, err := newWeb(o, auth, bridge, bcfg, log)
+		s.web, err = newWeb(o, auth, sc, bridge, publicURL(s.httpLn.Addr()), log)
 		if err != nil {
 			s.sshLn.Close()
 			s.httpLn.Close()
 			docker.Close()
 			return nil, err
 		}
-		s.closeWeb = closeWeb
-		s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		s.http = &http.Server{Handler: s.web.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	}
 	log.Info("docker-sshd: listening",
 		"ssh", s.sshLn.Addr().String(),
 		"http", httpAddr(s.httpLn),
 		"host_key", ssh.FingerprintSHA256(hostKey.PublicKey()),
 		"docker", docker.DaemonHost())
+	if s.web != nil && s.web.loginURL != "" {
+		// Straight to the operator, not through the log: the token in
+		// it is a credential, and the log masks credentials.
+		fmt.Fprintf(stderr, "docker-sshd: web terminal login (keep it secret; valid until restart): %s\n", s.web.loginURL)
+	}
 	return s, nil
+}
+
+// publicURL is the web terminal's base URL for messages: the listener's
+// address, with 127.0.0.1 for an address that listens everywhere.
+func publicURL(a net.Addr) string {
+	host, port, _ := net.SplitHostPort(a.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // serve runs until ctx ends (SIGTERM, SIGINT), then shuts down: no new
@@ -224,8 +238,10 @@ func (s *server) serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.grace)
 	defer cancel()
 	if s.http != nil {
+		// The terminal first: its streams never end on their own, and
+		// http.Server.Shutdown would wait for them.
+		s.web.term.Shutdown(sctx)
 		s.http.Shutdown(sctx)
-		s.closeWeb()
 	}
 	if e := s.bridge.Shutdown(sctx); e != nil {
 		s.log.Warn("docker-sshd: grace period over; sessions ended", "err", e)
