@@ -28,14 +28,14 @@ import (
 // server is everything docker-sshd runs, built and checked before anything
 // listens, so that a bad setting never half-starts it.
 type server struct {
-	log      *slog.Logger
-	docker   *client.Client
-	bridge   *execbridge.Server
-	sshLn    net.Listener
-	httpLn   net.Listener // nil when HTTP_ENABLED=false
-	http     *http.Server
-	web      *web // nil when HTTP_ENABLED=false
-	grace    time.Duration
+	log    *slog.Logger
+	docker *client.Client
+	bridge *execbridge.Server
+	sshLn  net.Listener
+	httpLn net.Listener // nil when HTTP_ENABLED=false
+	http   *http.Server
+	web    *web // nil when HTTP_ENABLED=false
+	grace  time.Duration
 }
 
 const defaultKeyPathDoc = "/var/lib/dockssh/ssh_host_ed25519_key as root, else ~/.local/state/dockssh/ssh_host_ed25519_key"
