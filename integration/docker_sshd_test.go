@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -401,6 +403,42 @@ func TestDockerSSHD(t *testing.T) {
 		assert.Equal(t, "first-still-serving\n", o)
 	})
 
+	t.Run("web terminal: the SSH login, exit ends only that session, 404 without internals", func(t *testing.T) {
+		base := fmt.Sprintf("http://127.0.0.1:%d", p.httpPort)
+		resp, err := http.Get(base + "/api/v1/terminal/stream")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a stream without a login")
+
+		c1 := &sseClient{base: base, user: "u", password: password, client: &http.Client{}}
+		openSSE(t, t.Context(), c1, "", "")
+		c2 := &sseClient{base: base, user: "u", password: password, client: &http.Client{}}
+		openSSE(t, t.Context(), c2, "", "")
+		c1.send(t, "echo web-$((6*7))\n")
+		c1.readUntil(t, regexp.MustCompile(`web-42`))
+		c1.send(t, "exit 5\n")
+		c1.readUntil(t, nil)
+		assert.Contains(t, c1.exit, `"code":5`)
+		// The other session is untouched, and a new one starts.
+		c2.send(t, "echo still-$((1+1))\n")
+		c2.readUntil(t, regexp.MustCompile(`still-2`))
+		c3 := &sseClient{base: base, user: "u", password: password, client: &http.Client{}}
+		openSSE(t, t.Context(), c3, "", "")
+		c3.send(t, "echo third\n")
+		c3.readUntil(t, regexp.MustCompile(`third`))
+
+		req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/terminal/send/0123456789abcdef0123456789abcdef", strings.NewReader("data=ls"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("u", password)
+		resp, err = http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+		assert.Less(t, len(body), 64, "a short body: %q", body)
+		assert.NotContains(t, p.logs.String(), password)
+	})
+
 	t.Run("/healthz", func(t *testing.T) {
 		out, err := exec.Command("curl", "-sf", fmt.Sprintf("http://127.0.0.1:%d/healthz", p.httpPort)).Output()
 		require.NoError(t, err)
@@ -503,4 +541,38 @@ func readBannerOK(addr string) error {
 		return fmt.Errorf("not an SSH banner: %q", line)
 	}
 	return nil
+}
+
+// TestDockerSSHDWebToken: with keys as the only login, the web terminal's
+// login is a token URL printed at start.
+func TestDockerSSHDWebToken(t *testing.T) {
+	targets := startTargets(t)
+	key := filepath.Join(t.TempDir(), "id")
+	sshKeygen(t, "-q", "-t", "ed25519", "-N", "", "-f", key)
+	pub, err := os.ReadFile(key + ".pub")
+	require.NoError(t, err)
+	p := startDockerSSHD(t, map[string]string{
+		"CONTAINER": targets[1].Name, "AUTH_MECHANISM": "publicKey", "AUTHORIZED_KEYS": string(pub),
+	})
+	m := regexp.MustCompile(`web terminal login \(keep it secret; valid until restart\): (http://\S+/#token=([0-9a-f]+))`).FindStringSubmatch(p.logs.String())
+	require.NotNil(t, m, "no login URL printed:\n%s", p.logs.String())
+	assert.Equal(t, fmt.Sprintf("http://127.0.0.1:%d/#token=%s", p.httpPort, m[2]), m[1])
+	base := fmt.Sprintf("http://127.0.0.1:%d", p.httpPort)
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{"", http.StatusUnauthorized}, {"wrong", http.StatusUnauthorized}, {m[2], http.StatusOK}} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/api/v1/terminal/stream", nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, tc.want, resp.StatusCode, "token %q", tc.token)
+	}
+	// SSH with the key works as before.
+	out, _, status := runCmd(t, p.ssh(t, "anyone", keyLogin(key), nil, "echo key-ok"), nil)
+	assert.Zero(t, status)
+	assert.Equal(t, "key-ok\n", out)
 }
