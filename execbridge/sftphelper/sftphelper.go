@@ -76,11 +76,11 @@ func run(in io.Reader, out io.WriteCloser, errOut io.Writer, home string) int {
 // closes out when it returns, and returns nil when in ended between two
 // requests.
 //
-// Errors of the file system reach the client as SFTP status codes: no
-// such file, permission denied, end of file, and failure with the
-// system's message for everything else.
+// Errors of the file system reach the client as SFTP status codes, as
+// from OpenSSH's sftp-server: no such file, permission denied, end of
+// file, and failure with the system's message for everything else.
 func Serve(in io.Reader, out io.WriteCloser) error {
-	srv, err := sftp.NewServer(stdio{in, out})
+	srv, err := sftp.NewServer(stdio{in, &statusFixer{w: out}})
 	if err != nil {
 		return fmt.Errorf("sftphelper: %w", err)
 	}

@@ -102,6 +102,13 @@ func TestServe(t *testing.T) {
 	require.ErrorAs(t, err, &se, "rmdir of a directory that is not empty")
 	assert.Equal(t, uint32(4), se.Code, "SSH_FX_FAILURE")
 
+	// Renames of a missing file say so (permission errors of renames are
+	// TestStatusFixer's, and the integration tests' as a non-root user).
+	err = c.Rename("no-such-file", "d/c")
+	assert.ErrorIs(t, err, os.ErrNotExist, "rename of a missing file")
+	err = c.PosixRename("no-such-file", "d/c")
+	assert.ErrorIs(t, err, os.ErrNotExist, "posix-rename of a missing file")
+
 	require.NoError(t, c.Remove("d/l"))
 	require.NoError(t, c.Remove("d/b"))
 	require.NoError(t, c.RemoveDirectory("d"))
