@@ -27,9 +27,13 @@ import (
 	"syscall"
 
 	"github.com/dockssh/dockssh/authn"
+	"github.com/dockssh/dockssh/execbridge/sftphelper"
 )
 
 func main() {
+	// In a container without an sftp-server, this very binary serves SFTP
+	// (copied there by the Docker backend): it does nothing else then.
+	sftphelper.Main()
 	os.Exit(run(os.Args[1:], envLookup, os.Stderr))
 }
 

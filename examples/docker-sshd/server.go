@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,8 +127,13 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 		return nil, fmt.Errorf("cannot reach the Docker Engine at %s: %w", docker.DaemonHost(), err)
 	}
 
+	helper, err := sftpHelper(o["SFTP_HELPER"], log)
+	if err != nil {
+		docker.Close()
+		return nil, err
+	}
 	bcfg := &execbridge.Config{
-		Backend: execbridge.NewDockerBackend(docker, &execbridge.DockerConfig{Logger: log}),
+		Backend: execbridge.NewDockerBackend(docker, &execbridge.DockerConfig{Logger: log, SFTPHelper: helper}),
 		Resolver: &execbridge.DockerResolver{
 			Client:          docker,
 			Filters:         filters,
@@ -347,6 +353,46 @@ func loadHostKey(path string, log *slog.Logger) (ssh.Signer, error) {
 		return nil, fmt.Errorf("host key: %w", err)
 	}
 	return k, nil
+}
+
+// sftpHelper resolves SFTP_HELPER: "self" is this binary (it calls
+// sftphelper.Main), usable when it is static; a path names another helper;
+// "none" turns the helper off (containers without sftp-server get no
+// SFTP).
+func sftpHelper(v string, log *slog.Logger) (string, error) {
+	switch v {
+	case "none", "":
+		return "", nil
+	case "self":
+		exe, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("SFTP_HELPER=self: cannot find this program: %w", err)
+		}
+		if !isStatic(exe) {
+			log.Warn("docker-sshd: this binary is not static, so it cannot serve SFTP in containers without an sftp-server; build it with CGO_ENABLED=0, or set SFTP_HELPER", "binary", exe)
+			return "", nil
+		}
+		return exe, nil
+	}
+	if _, err := os.Stat(v); err != nil {
+		return "", fmt.Errorf("SFTP_HELPER: %w", err)
+	}
+	return v, nil
+}
+
+// isStatic reports whether the ELF file at path needs no dynamic loader.
+func isStatic(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false
+		}
+	}
+	return true
 }
 
 // modernHostKey keeps an RSA host key (docker-ssh users bring id_rsa as
