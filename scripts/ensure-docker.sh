@@ -28,6 +28,8 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v ssh-keyscan >/dev/null || need+=(openssh-client)
 # hostkeys' tests make encrypted PKCS#8 keys with the real openssl.
 command -v openssl >/dev/null || need+=(openssl)
+# The demo drives the web terminal's API with curl, as docker-ssh's README does.
+command -v curl >/dev/null || need+=(curl)
 # execbridge's terminal tests drive `ssh -tt` in a real terminal (tmux);
 # sse's browser test drives Debian's chromium headless.
 command -v tmux >/dev/null || need+=(tmux)
