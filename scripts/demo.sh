@@ -13,7 +13,7 @@
 # Usage (from any directory):
 #   bash scripts/demo.sh                  start the demo, or replace a running one
 #   bash scripts/demo.sh --stop           remove its containers; keep the images
-#                                         (about 410 MB on disk) and dockerd for next time
+#                                         (about 445 MB on disk) and dockerd for next time
 #   bash scripts/demo.sh --stop --purge   also remove the images and the demo's
 #                                         keys (the test suite builds the same
 #                                         images again when it next runs)
@@ -55,7 +55,7 @@ if $stop; then
 	docker rm -f "$name" "$name-target" "$name-gateway" >/dev/null 2>&1 || true
 	if ! $purge; then
 		echo "demo: removed the demo's containers."
-		echo "demo: kept the test images (about 410 MB on disk, reused by the next run and by scripts/test.sh), dockerd, and the demo's keys in $state."
+		echo "demo: kept the test images (about 445 MB on disk, reused by the next run and by scripts/test.sh), dockerd, and the demo's keys in $state."
 		echo "demo: to remove the images and keys too: bash $self --stop --purge"
 		exit 0
 	fi
@@ -365,7 +365,7 @@ logs in is root here.
 
 $(sed 's/^./    &/' "$state/dialer-example/main.go")
 
-  Stop it (keeps the images, about 410 MB on disk, and dockerd):
+  Stop it (keeps the images, about 445 MB on disk, and dockerd):
     bash $self --stop
   Stop it and remove the images and the demo's keys too:
     bash $self --stop --purge
