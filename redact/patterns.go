@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"hash"
 	"strings"
+
+	"github.com/dockssh/dockssh/internal/percent"
 )
 
 // The built-in patterns run as a second streaming stage after the literal
@@ -863,38 +865,10 @@ func (s *patStage) maskPart(p []byte) {
 		*s.out = append(*s.out, s.r.mask...)
 		return
 	}
-	s.unescaped = appendUnescaped(s.unescaped[:0], p)
+	s.unescaped = percent.AppendDecode(s.unescaped[:0], p, false)
 	mac.Reset()
 	mac.Write(s.unescaped)
 	*s.out = s.r.appendFingerprint(*s.out, mac.Sum(s.val.sum[:0]))
-}
-
-// appendUnescaped appends p with its %XX escapes decoded; a malformed
-// escape is kept as it is.
-func appendUnescaped(dst, p []byte) []byte {
-	for i := 0; i < len(p); i++ {
-		if p[i] == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
-			dst = append(dst, unhex(p[i+1])<<4|unhex(p[i+2]))
-			i += 2
-			continue
-		}
-		dst = append(dst, p[i])
-	}
-	return dst
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c <= 'F':
-		return c - 'A' + 10
-	}
-	return c - 'a' + 10
 }
 
 // refeedBytes runs held bytes that turned out not to be secret through the

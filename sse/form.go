@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/dockssh/dockssh/internal/percent"
 )
 
 // MaxDimension is the largest accepted number of rows or columns: far
@@ -60,50 +62,19 @@ func formField(body []byte, name string) ([]byte, error) {
 		if i := bytes.IndexByte(field, '='); i >= 0 {
 			k, v = field[:i], field[i+1:]
 		}
-		if string(unescapeForm(nil, k)) != name {
+		if string(percent.AppendDecode(nil, k, true)) != name {
 			continue
 		}
 		if found {
 			return nil, errFieldRepeat
 		}
 		found = true
-		value = unescapeForm(make([]byte, 0, len(v)), v)
+		value = percent.AppendDecode(make([]byte, 0, len(v)), v, true)
 	}
 	if !found {
 		return nil, errFieldMissing
 	}
 	return value, nil
-}
-
-// unescapeForm appends the form-decoded s to dst (see formField).
-func unescapeForm(dst, s []byte) []byte {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '+':
-			dst = append(dst, ' ')
-		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
-			dst = append(dst, unhex(s[i+1])<<4|unhex(s[i+2]))
-			i += 2
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return dst
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c >= 'a':
-		return c - 'a' + 10
-	default:
-		return c - 'A' + 10
-	}
 }
 
 // parseDimension parses a row or column count: one to four decimal digits,
