@@ -1,6 +1,10 @@
 package envsanitize
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/dockssh/dockssh/internal/sshmatch"
+)
 
 // validName reports whether name is [A-Za-z_][A-Za-z0-9_]*, the portable
 // shell name (POSIX "Name"). Anything else, '=' and NUL included, cannot
@@ -37,15 +41,15 @@ func isFunction(value string) bool {
 func checkedValue(name string) bool {
 	switch len(name) {
 	case 4:
-		return equal(name, "LANG", true) || equal(name, "TERM", true)
+		return sshmatch.EqualFold(name, "LANG") || sshmatch.EqualFold(name, "TERM")
 	case 7:
-		return equal(name, "LINGUAS", true)
+		return sshmatch.EqualFold(name, "LINGUAS")
 	case 8:
-		return equal(name, "LANGUAGE", true)
+		return sshmatch.EqualFold(name, "LANGUAGE")
 	case 9:
-		return equal(name, "COLORTERM", true)
+		return sshmatch.EqualFold(name, "COLORTERM")
 	}
-	return len(name) >= 3 && equal(name[:3], "LC_", true)
+	return len(name) >= 3 && sshmatch.EqualFold(name[:3], "LC_")
 }
 
 // zoneinfoDir is the one directory a TZ value may name by absolute path,
@@ -82,7 +86,7 @@ func tzIsSafe(value string) bool {
 
 // safeValue reports whether value passes sudo's env_check for name.
 func safeValue(name, value string) bool {
-	if len(name) == 2 && equal(name, "TZ", true) {
+	if len(name) == 2 && sshmatch.EqualFold(name, "TZ") {
 		return tzIsSafe(value)
 	}
 	if checkedValue(name) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/dockssh/dockssh/internal/sshmatch"
 )
 
 // A Reason says why a variable was dropped.
@@ -146,7 +148,7 @@ func (d Decision) String() string {
 	case ReasonFunction:
 		return n + `: value starts with "()", a bash function definition (Shellshock)`
 	case ReasonUnsafeValue:
-		if equal(d.Name, "TZ", true) {
+		if sshmatch.EqualFold(d.Name, "TZ") {
 			return n + ": value is not a safe time zone (a path outside " + zoneinfoDir + ", a '..' element, or a non-printable byte)"
 		}
 		return n + ": value contains '/' or '%', unsafe for a locale or terminal name"

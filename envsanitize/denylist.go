@@ -1,5 +1,7 @@
 package envsanitize
 
+import "github.com/dockssh/dockssh/internal/sshmatch"
+
 // A Group says why a family of variables is on the deny list.
 type Group uint8
 
@@ -404,7 +406,7 @@ func deniedRule(name string) *DenyRule {
 	for i := range prefixDeny {
 		p := prefixDeny[i].Pattern
 		p = p[:len(p)-1]
-		if len(name) >= len(p) && equal(p, name[:len(p)], true) {
+		if len(name) >= len(p) && sshmatch.EqualFold(p, name[:len(p)]) {
 			return &prefixDeny[i]
 		}
 	}

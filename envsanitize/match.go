@@ -22,22 +22,6 @@ func matchFold(pattern, name string) bool {
 	return sshmatch.GlobFold(pattern, name)
 }
 
-// equal reports whether a and b are equal, ignoring ASCII case if fold.
-func equal(a, b string, fold bool) bool {
-	if !fold {
-		return a == b
-	}
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if upper(a[i]) != upper(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
 func upper(c byte) byte {
 	if 'a' <= c && c <= 'z' {
 		return c - ('a' - 'A')

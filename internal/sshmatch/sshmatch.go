@@ -60,6 +60,11 @@ func glob(pattern, s string, fold bool) bool {
 	return p == len(pattern)
 }
 
+// EqualFold reports whether a and b are equal with ASCII letters compared
+// without case (no Unicode folding: "ſ" is not "s"), as OpenSSH compares
+// names.
+func EqualFold(a, b string) bool { return equal(a, b, true) }
+
 func equal(a, b string, fold bool) bool {
 	if !fold {
 		return a == b
