@@ -70,7 +70,7 @@ func run(in io.Reader, out io.WriteCloser, errOut io.Writer, home string) int {
 }
 
 // Serve serves one SFTP session (protocol version 3, with OpenSSH's
-// posix-rename, statvfs and hardlink extensions) on in and out until in
+// posix-rename, statvfs, hardlink and limits extensions) on in and out until in
 // ends, with the file system and credentials of the calling process.
 // Relative paths are relative to the process's working directory. It
 // closes out when it returns, and returns nil when in ended between two
@@ -80,7 +80,8 @@ func run(in io.Reader, out io.WriteCloser, errOut io.Writer, home string) int {
 // from OpenSSH's sftp-server: no such file, permission denied, end of
 // file, and failure with the system's message for everything else.
 func Serve(in io.Reader, out io.WriteCloser) error {
-	srv, err := sftp.NewServer(stdio{in, &statusFixer{w: out}})
+	replies := newReplyWriter(out)
+	srv, err := sftp.NewServer(stdio{&requestReader{r: in, replies: replies}, replies}, sftp.WithMaxTxPacket(maxReadWrite))
 	if err != nil {
 		return fmt.Errorf("sftphelper: %w", err)
 	}
