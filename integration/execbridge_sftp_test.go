@@ -242,6 +242,14 @@ func TestExecbridgeSFTP(t *testing.T) {
 		assert.Contains(t, out, "Remote working directory: "+d.home+"\n")
 	})
 
+	each("OpenSSH's client uses 255 KiB reads and writes", func(t *testing.T, d sftpTarget) {
+		// Both servers answer limits@openssh.com; without it the client
+		// falls back to 32 KiB and needs eight times the round trips.
+		out, status := e.runClient(t, "pwd\n", "sftp", "-vvv", "-b", "-", e.user(d.dockerBackendTarget)+"@127.0.0.1")
+		require.Zero(t, status, out)
+		assert.Contains(t, out, "server upload/download buffer sizes 261120 / 261120")
+	})
+
 	blob := filepath.Join(local, "blob-100M")
 	blobSum := randomFile(t, blob, 100<<20)
 	each("scp 100 MB up and down, sha256 equal", func(t *testing.T, d sftpTarget) {
