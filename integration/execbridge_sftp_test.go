@@ -298,7 +298,7 @@ func TestExecbridgeSFTP(t *testing.T) {
 		d.sh(t, "rm "+dst)
 	})
 
-	each("sftp -b: mkdir, rename, symlink, chmod, remove, rmdir", func(t *testing.T, d sftpTarget) {
+	each("sftp -b: mkdir, rename, symlink, hard link, chmod, chown, df, remove, rmdir", func(t *testing.T, d sftpTarget) {
 		src := filepath.Join(t.TempDir(), "a")
 		sum := randomFile(t, src, 10000)
 		dir := path.Join(d.home, "batch-"+randomHex(t, 4))
@@ -307,16 +307,20 @@ func TestExecbridgeSFTP(t *testing.T) {
 			"put "+src+" "+dir+"/a",
 			"rename "+dir+"/a "+dir+"/b",
 			"ln -s b "+dir+"/l",
+			"ln "+dir+"/b "+dir+"/h",
 			"chmod 600 "+dir+"/b",
+			"chown 65534 "+dir+"/b",
+			"df "+dir,
 			"ls -l "+dir,
 		)
 		require.Zero(t, status, out)
 		assert.Equal(t, "b\n", d.sh(t, "readlink "+dir+"/l"), "a relative link target")
-		assert.Equal(t, "600\n", d.sh(t, "stat -c %a "+dir+"/b"))
+		assert.Equal(t, "600 65534 2\n", d.sh(t, "stat -c '%a %u %h' "+dir+"/b"), "mode, owner, links")
 		assert.Equal(t, sum, sumIn(t, d, dir+"/l"), "contents through the link")
-		assert.Equal(t, "b\nl\n", d.sh(t, "ls "+dir))
+		assert.Equal(t, "b\nh\nl\n", d.sh(t, "ls "+dir))
+		assert.Contains(t, out, "Avail", "df (statvfs@openssh.com)")
 
-		out, status = e.batch(t, d, "rm "+dir+"/l", "rm "+dir+"/b", "rmdir "+dir)
+		out, status = e.batch(t, d, "rm "+dir+"/l", "rm "+dir+"/h", "rm "+dir+"/b", "rmdir "+dir)
 		require.Zero(t, status, out)
 		assert.Equal(t, "gone\n", d.sh(t, "test -e "+dir+" || echo gone"))
 	})
