@@ -25,7 +25,7 @@ func ExampleMain() {
 func ExampleServe() {
 	toServer, fromClient := io.Pipe()
 	toClient, fromServer := io.Pipe()
-	go sftphelper.Serve(toServer, fromServer)
+	go sftphelper.Serve(toServer, fromServer, nil)
 
 	c, err := sftp.NewClientPipe(toClient, fromClient)
 	if err != nil {

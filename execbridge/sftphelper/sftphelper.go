@@ -42,6 +42,9 @@ const Arg = "--dockssh-sftp-helper-v1"
 // of file on standard input) and 1 on an error, which is written to
 // standard error.
 //
+// One option may follow Arg: -R serves read-only, as OpenSSH's
+// sftp-server -R (Config.ReadOnly). Any other argument is an error.
+//
 // The server starts in $HOME, which the container runtime sets from the
 // user's /etc/passwd entry ("/" without one), so that relative paths and
 // "~" (which OpenSSH's sftp and scp clients resolve against the starting
@@ -51,22 +54,38 @@ func Main() {
 	if len(os.Args) < 2 || os.Args[1] != Arg {
 		return
 	}
-	os.Exit(run(os.Stdin, os.Stdout, os.Stderr, os.Getenv("HOME")))
+	os.Exit(run(os.Args[2:], os.Stdin, os.Stdout, os.Stderr, os.Getenv("HOME")))
 }
 
 // run is Main's work, apart from the process, for tests.
-func run(in io.Reader, out io.WriteCloser, errOut io.Writer, home string) int {
+func run(args []string, in io.Reader, out io.WriteCloser, errOut io.Writer, home string) int {
+	var cfg Config
+	for _, a := range args {
+		if a != "-R" {
+			fmt.Fprintf(errOut, "dockssh sftp helper: unknown argument %q (only -R is known)\n", a)
+			return 1
+		}
+		cfg.ReadOnly = true
+	}
 	if err := os.Chdir(cmp.Or(home, "/")); err != nil {
 		if err := os.Chdir("/"); err != nil {
 			fmt.Fprintf(errOut, "dockssh sftp helper: %v\n", err)
 			return 1
 		}
 	}
-	if err := Serve(in, out); err != nil {
+	if err := Serve(in, out, &cfg); err != nil {
 		fmt.Fprintf(errOut, "dockssh sftp helper: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// Config configures Serve. A nil *Config means the zero Config: read and
+// write, as far as the process's credentials allow.
+type Config struct {
+	// ReadOnly refuses every request that would change the file system
+	// with "permission denied", as OpenSSH's sftp-server -R does.
+	ReadOnly bool
 }
 
 // Serve serves one SFTP session (protocol version 3, with OpenSSH's
@@ -79,9 +98,13 @@ func run(in io.Reader, out io.WriteCloser, errOut io.Writer, home string) int {
 // Errors of the file system reach the client as SFTP status codes, as
 // from OpenSSH's sftp-server: no such file, permission denied, end of
 // file, and failure with the system's message for everything else.
-func Serve(in io.Reader, out io.WriteCloser) error {
+func Serve(in io.Reader, out io.WriteCloser, cfg *Config) error {
+	opts := []sftp.ServerOption{sftp.WithMaxTxPacket(maxReadWrite)}
+	if cfg != nil && cfg.ReadOnly {
+		opts = append(opts, sftp.ReadOnly())
+	}
 	replies := newReplyWriter(out)
-	srv, err := sftp.NewServer(stdio{&requestReader{r: in, replies: replies}, replies}, sftp.WithMaxTxPacket(maxReadWrite))
+	srv, err := sftp.NewServer(stdio{&requestReader{r: in, replies: replies}, replies}, opts...)
 	if err != nil {
 		return fmt.Errorf("sftphelper: %w", err)
 	}

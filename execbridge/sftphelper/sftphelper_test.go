@@ -25,12 +25,12 @@ func TestMain(m *testing.M) {
 
 // client serves one session with Serve on pipes and returns a client of
 // it; the server's result arrives on done once the client closed.
-func client(t *testing.T) (c *sftp.Client, done <-chan error) {
+func client(t *testing.T, cfg *Config) (c *sftp.Client, done <-chan error) {
 	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	errc := make(chan error, 1)
-	go func() { errc <- Serve(inR, outW) }()
+	go func() { errc <- Serve(inR, outW, cfg) }()
 	c, err := sftp.NewClientPipe(outR, inW)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
@@ -40,7 +40,7 @@ func client(t *testing.T) (c *sftp.Client, done <-chan error) {
 func TestServe(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	c, done := client(t)
+	c, done := client(t, nil)
 
 	// Relative paths and "." are the working directory.
 	wd, err := c.Getwd()
@@ -131,7 +131,7 @@ func TestServePermissionDenied(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	require.NoError(t, os.WriteFile("secret", []byte("x"), 0o000))
-	c, _ := client(t)
+	c, _ := client(t, nil)
 	_, err := c.Open("secret")
 	assert.ErrorIs(t, err, os.ErrPermission)
 }
@@ -184,7 +184,7 @@ func TestRunReportsErrors(t *testing.T) {
 	// server stops, and run says why on stderr with exit status 1.
 	var out, stderr bytes.Buffer
 	in := bytes.NewReader([]byte("\x00\x00\x00\x05\x63\x00\x00\x00\x01"))
-	code := run(in, nopCloser{&out}, &stderr, t.TempDir())
+	code := run(nil, in, nopCloser{&out}, &stderr, t.TempDir())
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr.String(), "dockssh sftp helper: sftphelper:")
 }
@@ -192,3 +192,35 @@ func TestRunReportsErrors(t *testing.T) {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
+
+func TestServeReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	require.NoError(t, os.WriteFile("f", []byte("data"), 0o644))
+	c, _ := client(t, &Config{ReadOnly: true})
+	got, err := c.Open("f")
+	require.NoError(t, err, "reading is allowed")
+	got.Close()
+	for name, op := range map[string]func() error{
+		"create": func() error { _, err := c.Create("new"); return err },
+		"remove": func() error { return c.Remove("f") },
+		"mkdir":  func() error { return c.Mkdir("d") },
+		"rename": func() error { return c.Rename("f", "g") },
+		"chmod":  func() error { return c.Chmod("f", 0o600) },
+	} {
+		assert.ErrorIs(t, op(), os.ErrPermission, name)
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "nothing changed")
+}
+
+func TestRunArguments(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var stderr bytes.Buffer
+	assert.Equal(t, 1, run([]string{"-w"}, bytes.NewReader(nil), nopCloser{io.Discard}, &stderr, ""))
+	assert.Contains(t, stderr.String(), `unknown argument "-w"`)
+	stderr.Reset()
+	assert.Equal(t, 0, run([]string{"-R"}, bytes.NewReader(nil), nopCloser{io.Discard}, &stderr, ""), "-R, then the client's end at once")
+	assert.Empty(t, stderr.String())
+}

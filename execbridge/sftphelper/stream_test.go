@@ -269,7 +269,7 @@ func TestServeLimits(t *testing.T) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- Serve(inR, outW) }()
+	go func() { done <- Serve(inR, outW, nil) }()
 	send := func(p []byte) {
 		t.Helper()
 		_, err := inW.Write(p)
