@@ -482,15 +482,19 @@ func (s *session) write(w io.Writer, p []byte) {
 	s.bytesOut.Add(int64(n))
 }
 
-// finish reports the exit and ends the channel in the order OpenSSH's
-// sshd uses: end of output, the exit status, then the close.
+// finish reports the exit and ends the channel: the exit status, then end
+// of output, then the close, the order in which OpenSSH's sshd usually
+// sends them (it reports the status when the child exits, then drains).
+// The other order (end of output first) makes OpenSSH's ControlMaster lose
+// the status of a short command now and then: about 1 in 100 mux clients
+// exited 255 with no message (measured with 5 at a time).
 func (s *session) finish(status int, signal string) {
-	s.ch.CloseWrite()
 	if signal != "" {
 		s.ch.SendRequest("exit-signal", false, ssh.Marshal(exitSignal{Signal: signal}))
 	} else if status >= 0 {
 		s.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{Status: uint32(status)}))
 	}
+	s.ch.CloseWrite()
 	s.ch.Close()
 }
 

@@ -313,12 +313,32 @@ func TestDockerSSHD(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 5 {
 			wg.Go(func() {
-				out, _, status := runCmd(t, p.ssh(t, "u", nil, []string{"-S", sock, "-o", "ControlMaster=no"}, fmt.Sprintf("echo chan-%d", i)), nil)
-				assert.Zero(t, status)
+				out, errOut, status := runCmd(t, p.ssh(t, "u", nil, []string{"-S", sock, "-o", "ControlMaster=no"}, fmt.Sprintf("echo chan-%d", i)), nil)
+				assert.Zero(t, status, "stderr: %s", errOut)
 				assert.Equal(t, fmt.Sprintf("chan-%d\n", i), out)
 			})
 		}
 		wg.Wait()
+		// Many short commands, five at a time: every one reports its
+		// status through the master (the order of exit-status and end of
+		// file decides that, see execbridge's finish).
+		failed := make(chan string, 120)
+		for range 24 {
+			var round sync.WaitGroup
+			for range 5 {
+				round.Go(func() {
+					_, errOut, status := runCmd(t, p.ssh(t, "u", nil, []string{"-S", sock, "-o", "ControlMaster=no"}, "true"), nil)
+					if status != 0 {
+						failed <- fmt.Sprintf("status %d, stderr %q", status, errOut)
+					}
+				})
+			}
+			round.Wait()
+		}
+		close(failed)
+		for f := range failed {
+			t.Errorf("a multiplexed ssh true: %s", f)
+		}
 	})
 
 	t.Run("nothing keeps running after a disconnect", func(t *testing.T) {
