@@ -343,26 +343,40 @@ func (s *session) startProcess(kind, command string, pty *ptyRequest, a *audit) 
 	ctx, cancel := context.WithTimeout(s.ctx, b.cfg.StartTimeout)
 	defer cancel()
 
-	target, shell, reason, err := b.locate(ctx, Request{Login: s.c.login, Route: s.c.route, Grant: s.c.grant, Remote: s.c.sc.RemoteAddr()})
+	force := s.c.grant.ForceCommand
+	sftp := kind == "subsystem" && (force == "" || isSFTPServer(force))
+	legacySCP := kind == "exec" && force == "" && isLegacySCP(command)
+	target, shell, reason, err := b.locate(ctx, Request{Login: s.c.login, Route: s.c.route, Grant: s.c.grant, Remote: s.c.sc.RemoteAddr()}, !sftp && !legacySCP)
 	a.target = target
+	if err == nil && legacySCP {
+		// scp first: its absence is the clearer message when the
+		// container has neither (FROM scratch).
+		if reason, err = s.checkSCP(ctx, target); err == nil {
+			shell, reason, err = b.shell(ctx, target)
+		}
+	}
 	if err != nil {
 		s.fail(a, reason, err)
 		return nil, false
 	}
 
 	spec := ProcessSpec{Target: target, User: b.cfg.User, Dir: b.cfg.Dir, Env: s.environ(command)}
-	force := s.c.grant.ForceCommand
 	switch {
-	case kind == "subsystem" && (force == "" || isSFTPServer(force)):
+	case sftp:
 		// SFTP is served by the target (its sftp-server, or the
 		// backend's helper), as the session user, so the kernel in the
 		// container enforces that user's permissions.
+		extra, err := sftpForcedOptions(force)
+		if err != nil {
+			s.fail(a, err.Error(), err)
+			return nil, false
+		}
 		argv, err := b.cfg.Backend.(SubsystemBackend).Subsystem(ctx, target, command, b.cfg.User)
 		if err != nil {
 			s.fail(a, "cannot serve "+command+" in container "+target.String()+": "+userReason(err), err)
 			return nil, false
 		}
-		spec.Argv = argv
+		spec.Argv = append(argv, extra...)
 	case force != "":
 		// The login may run only this command (authorized_keys
 		// command= or a certificate's force-command), whatever the
@@ -547,6 +561,68 @@ func crlf(s string) string {
 func copyBuffer(dst io.Writer, src io.Reader) (int64, error) {
 	buf := make([]byte, 32<<10)
 	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, buf)
+}
+
+// sftpForcedOptions returns the options of a forced SFTP server command
+// that the served SFTP server must get too: -R (read-only), which both
+// OpenSSH's sftp-server and the helper take. A forced command that limits
+// requests (-p, -P) or the umask (-u) is refused rather than served
+// without its limits; logging options (-e, -f, -l) and a start directory
+// (-d) do not restrict anything and are ignored.
+func sftpForcedOptions(force string) ([]string, error) {
+	fields := strings.Fields(force)
+	if len(fields) < 2 {
+		return nil, nil
+	}
+	var extra []string
+	for _, f := range fields[1:] {
+		switch {
+		case f == "-R":
+			extra = append(extra, "-R")
+		case strings.HasPrefix(f, "-p"), strings.HasPrefix(f, "-P"), strings.HasPrefix(f, "-u"):
+			return nil, fmt.Errorf("the forced SFTP command limits requests or the umask (%s), which this server cannot enforce", f)
+		}
+	}
+	return extra, nil
+}
+
+// isLegacySCP reports whether command is the remote end of legacy scp
+// ("scp -t ..." or "scp -f ...", what `scp -O` runs): the program must
+// exist in the container.
+func isLegacySCP(command string) bool {
+	fields := strings.Fields(command)
+	if len(fields) < 2 || path.Base(fields[0]) != "scp" {
+		return false
+	}
+	for _, f := range fields[1:] {
+		if f == "--" || !strings.HasPrefix(f, "-") {
+			break
+		}
+		if strings.ContainsAny(f[1:], "tf") {
+			return true
+		}
+	}
+	return false
+}
+
+// programFinder is the part of a Backend that can tell whether a program
+// exists in a target (DockerBackend.LookPath).
+type programFinder interface {
+	LookPath(ctx context.Context, target Target, name string) (string, error)
+}
+
+// checkSCP tells a user of legacy scp (scp -O) that the container lacks
+// scp, instead of leaving them with "scp: not found" from a shell, or with
+// nothing at all.
+func (s *session) checkSCP(ctx context.Context, target Target) (reason string, err error) {
+	pf, ok := s.c.b.cfg.Backend.(programFinder)
+	if !ok {
+		return "", nil
+	}
+	if _, err := pf.LookPath(ctx, target, "scp"); errors.Is(err, ErrProgramNotFound) {
+		return "container " + target.String() + " has no scp, which scp -O (the legacy protocol) runs there; scp without -O speaks SFTP and works", err
+	}
+	return "", nil
 }
 
 // isSFTPServer reports whether a forced command is the SFTP server, which

@@ -11,9 +11,11 @@ import (
 	"github.com/dockssh/dockssh/internal/logtext"
 )
 
-// locate finds the target of a session and the shell to use there. On
-// failure, reason is the one line the user may see; err has the detail.
-func (b *Bridge) locate(ctx context.Context, req Request) (t Target, shell, reason string, err error) {
+// locate finds the target of a session and, with needShell, the shell to
+// use there (SFTP needs none: a FROM scratch container has no shell and
+// still gets SFTP). On failure, reason is the one line the user may see;
+// err has the detail.
+func (b *Bridge) locate(ctx context.Context, req Request, needShell bool) (t Target, shell, reason string, err error) {
 	t, err = b.cfg.Resolver.Resolve(ctx, req)
 	if err != nil {
 		var te *TargetError
@@ -22,13 +24,22 @@ func (b *Bridge) locate(ctx context.Context, req Request) (t Target, shell, reas
 		}
 		return Target{}, "", "no container is available for this session", err
 	}
-	shell = b.cfg.Shell
-	if shell == "" {
-		if shell, err = b.cfg.Backend.Shell(ctx, t); err != nil {
-			return t, "", "cannot find a shell in container " + t.String(), err
-		}
+	if !needShell {
+		return t, "", "", nil
 	}
-	return t, shell, "", nil
+	shell, reason, err = b.shell(ctx, t)
+	return t, shell, reason, err
+}
+
+// shell is Config.Shell, or the Backend's choice for t.
+func (b *Bridge) shell(ctx context.Context, t Target) (shell, reason string, err error) {
+	if b.cfg.Shell != "" {
+		return b.cfg.Shell, "", nil
+	}
+	if shell, err = b.cfg.Backend.Shell(ctx, t); err != nil {
+		return "", "cannot find a shell in container " + t.String(), err
+	}
+	return shell, "", nil
 }
 
 // ShellRequest asks for an interactive shell, as a web terminal does.
@@ -73,7 +84,7 @@ func (b *Bridge) StartShell(ctx context.Context, req ShellRequest) (Process, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.StartTimeout)
 	defer cancel()
-	t, shell, reason, err := b.locate(ctx, Request{Login: req.Login, Route: req.Route, Grant: grant, Remote: req.Remote})
+	t, shell, reason, err := b.locate(ctx, Request{Login: req.Login, Route: req.Route, Grant: grant, Remote: req.Remote}, true)
 	if err != nil {
 		return nil, &ShellError{Reason: reason, Err: err}
 	}

@@ -1,9 +1,12 @@
 package execbridge
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -97,5 +100,76 @@ func TestSubsystemForcedCommand(t *testing.T) {
 				t.Errorf("env %q, want SSH_ORIGINAL_COMMAND=sftp", p.spec.Env)
 			}
 		})
+	}
+}
+
+func TestSubsystemForcedOptions(t *testing.T) {
+	e := newTestEnv(t, nil, envOpts{keyOptions: `command="internal-sftp -R -l INFO"`})
+	s := e.session(t, e.dial(t, "alice"))
+	if err := s.RequestSubsystem("sftp"); err != nil {
+		t.Fatal(err)
+	}
+	p := e.backend.next(t)
+	if want := []string{"/usr/lib/openssh/sftp-server", "-u", "", "-R"}; !slices.Equal(p.spec.Argv, want) {
+		t.Errorf("argv = %q, want %q (read-only kept)", p.spec.Argv, want)
+	}
+
+	for _, force := range []string{"internal-sftp -P remove", "/usr/lib/openssh/sftp-server -p open,close", "internal-sftp -u 077"} {
+		if _, err := sftpForcedOptions(force); err == nil {
+			t.Errorf("sftpForcedOptions(%q) = nil error, want a refusal", force)
+		}
+	}
+}
+
+// TestSubsystemNeedsNoShell: a container without a shell (FROM scratch)
+// still gets SFTP.
+func TestSubsystemNeedsNoShell(t *testing.T) {
+	e := newTestEnv(t, nil, envOpts{})
+	e.backend.shellErr = errors.New("no shell in this image")
+	s := e.session(t, e.dial(t, "alice"))
+	if err := s.RequestSubsystem("sftp"); err != nil {
+		t.Fatal(err)
+	}
+	if p := e.backend.next(t); p.spec.Argv[0] != "/usr/lib/openssh/sftp-server" {
+		t.Errorf("argv = %q", p.spec.Argv)
+	}
+}
+
+func TestIsLegacySCP(t *testing.T) {
+	for cmd, want := range map[string]bool{
+		"scp -t /tmp":          true,
+		"scp -f file":          true,
+		"scp -v -r -t -- /tmp": true,
+		"/usr/bin/scp -pt x":   true,
+		"scp file host:":       false,
+		"scpx -t /tmp":         false,
+		"ls -t":                false,
+		"scp -- -t":            false,
+	} {
+		if got := isLegacySCP(cmd); got != want {
+			t.Errorf("isLegacySCP(%q) = %v, want %v", cmd, got, want)
+		}
+	}
+}
+
+// lookPathBackend is a fakeBackend whose containers have no scp.
+type lookPathBackend struct{ *fakeBackend }
+
+func (lookPathBackend) LookPath(ctx context.Context, t Target, name string) (string, error) {
+	return "", fmt.Errorf("%w: %s", ErrProgramNotFound, name)
+}
+
+func TestLegacySCPWithoutSCP(t *testing.T) {
+	e := newTestEnv(t, nil, envOpts{config: func(c *Config) { c.Backend = lookPathBackend{c.Backend.(*fakeBackend)} }})
+	s := e.session(t, e.dial(t, "alice"))
+	var errOut strings.Builder
+	s.Stderr = &errOut
+	err := s.Run("scp -t /tmp")
+	var ee *ssh.ExitError
+	if !errors.As(err, &ee) || ee.ExitStatus() != 1 {
+		t.Errorf("Run(scp -t) = %v, want exit status 1", err)
+	}
+	if !strings.Contains(errOut.String(), "has no scp, which scp -O (the legacy protocol) runs there") {
+		t.Errorf("stderr %q", errOut.String())
 	}
 }
