@@ -86,6 +86,7 @@ func runTarget(tb testing.TB, cli *client.Client, cfg *container.Config) string 
 }
 
 func TestDialerDockerAPI(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, nil)
 	local := harness.Docker(t)
 	_, remote := newRemoteDocker(t, sshd, "", nil)
@@ -167,6 +168,7 @@ func TestDialerDockerAPI(t *testing.T) {
 }
 
 func TestDialerImageSave(t *testing.T) {
+	t.Parallel()
 	im := harness.Require(t)
 	sshd := harness.StartSSHD(t, nil)
 	local := harness.Docker(t)
@@ -195,6 +197,7 @@ func TestDialerImageSave(t *testing.T) {
 // once against sshd's MaxSessions 10: the dialer opens more SSH
 // connections instead of failing.
 func TestDialerManyStreamsOverMaxSessions(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, &harness.SSHDOptions{MaxSessions: 10})
 	var dials atomic.Int32
 	cfg := dialerConfig(t, sshd)
@@ -253,6 +256,7 @@ func TestDialerManyStreamsOverMaxSessions(t *testing.T) {
 }
 
 func TestDialerSSHDRestart(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, nil)
 	_, remote := newRemoteDocker(t, sshd, "", nil)
 	ctx := t.Context()
@@ -284,6 +288,7 @@ func TestDialerSSHDRestart(t *testing.T) {
 }
 
 func TestDialerChangedHostKey(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, nil)
 	cfg := dialerConfig(t, sshd)
 	// known_hosts names the server with a key of every type it has, none
@@ -322,6 +327,7 @@ func sshdLogs(tb testing.TB, sshd *harness.SSHD) string {
 }
 
 func TestDialerDockerMissingFromPATH(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, &harness.SSHDOptions{ExtraConfig: "SetEnv PATH=/nonexistent"})
 	_, remote := newRemoteDocker(t, sshd, "", nil)
 	_, err := remote.Ping(t.Context(), client.PingOptions{})
@@ -344,6 +350,7 @@ func TestDialerDockerMissingFromPATH(t *testing.T) {
 }
 
 func TestDialerPasswordCanary(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, nil)
 	canary := "canary-" + randomHex(t, 12)
 	var logs lockedBuffer
@@ -392,6 +399,7 @@ func TestDialerPasswordCanary(t *testing.T) {
 }
 
 func TestDialerStreamLocal(t *testing.T) {
+	t.Parallel()
 	for _, allow := range []string{"yes", "no"} {
 		t.Run("AllowStreamLocalForwarding "+allow, func(t *testing.T) {
 			sshd := harness.StartSSHD(t, &harness.SSHDOptions{AllowStreamLocalForwarding: allow})
@@ -453,6 +461,7 @@ install -m 600 -o `+name+` /root/.ssh/authorized_keys /home/`+name+`/.ssh/author
 // root sessions run in the privileged monitor), so that case runs as a
 // normal user.
 func TestDialerCloseLeavesNoRemoteProcess(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, nil)
 	addDockerUser(t, sshd, "builder")
 	for _, tc := range []struct {

@@ -21,6 +21,7 @@ import (
 // ~/.ssh/config that also uses Match (which must not break anything) and
 // Include.
 func TestDialerExampleRemoteDocker(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, nil)
 	local := harness.Docker(t)
 	version, err := local.ServerVersion(t.Context(), client.ServerVersionOptions{})
@@ -71,6 +72,7 @@ Host *
 // Docker client (which replaces errors that mention "dial unix" with its
 // own "Cannot connect to the Docker daemon").
 func TestDialerUserWithoutDockerAccess(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, nil)
 	sshd.Exec(t, "sh", "-c", `set -e
 useradd -m -p '*' -s /bin/bash plain

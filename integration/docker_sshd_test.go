@@ -188,6 +188,7 @@ func rssKBOf(tb testing.TB, pid int) int64 {
 // status 1 (2 for flag syntax) and one line that says what is wrong;
 // nothing listens.
 func TestDockerSSHDStartupErrors(t *testing.T) {
+	t.Parallel()
 	harness.Require(t)
 	bin := dockerSSHDBinary(t)
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
@@ -246,6 +247,7 @@ func TestDockerSSHDStartupErrors(t *testing.T) {
 // TestDockerSSHD runs the binary in front of real containers and drives it
 // with the real OpenSSH client.
 func TestDockerSSHD(t *testing.T) {
+	t.Parallel()
 	targets := startTargets(t)
 	deb, bb := targets[0], targets[1]
 	const password = "s3cret-Pw-canary-71c2"
@@ -470,6 +472,7 @@ func TestDockerSSHD(t *testing.T) {
 // within the grace period, refuses new ones, then ends what is left and
 // its processes in the container.
 func TestDockerSSHDGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	targets := startTargets(t)
 	bb := targets[1]
 	p := startDockerSSHD(t, map[string]string{
@@ -494,6 +497,7 @@ func TestDockerSSHDGracefulShutdown(t *testing.T) {
 
 // TestDockerSSHDLegacyAlgorithms: old algorithms only by option.
 func TestDockerSSHDLegacyAlgorithms(t *testing.T) {
+	t.Parallel()
 	targets := startTargets(t)
 	p := startDockerSSHD(t, map[string]string{
 		"CONTAINER": targets[1].Name, "AUTH_MECHANISM": "simpleAuth", "AUTH_USER": "u", "AUTH_PASSWORD": "pw-legacy", "LEGACY_ALGORITHMS": "true",
@@ -507,6 +511,7 @@ func TestDockerSSHDLegacyAlgorithms(t *testing.T) {
 // line (FILTERS, simpleAuth, the Docker socket) and logs in as docker-ssh's
 // README shows.
 func TestDockerSSHDImage(t *testing.T) {
+	t.Parallel()
 	targets := startTargets(t)
 	bb := targets[1]
 	out, err := exec.Command("bash", filepath.Join(harness.RepoRoot(), "scripts", "build-docker-sshd.sh")).Output()
@@ -566,6 +571,7 @@ func readBannerOK(addr string) error {
 // TestDockerSSHDWebToken: with keys as the only login, the web terminal's
 // login is a token URL printed at start.
 func TestDockerSSHDWebToken(t *testing.T) {
+	t.Parallel()
 	targets := startTargets(t)
 	key := filepath.Join(t.TempDir(), "id")
 	sshKeygen(t, "-q", "-t", "ed25519", "-N", "", "-f", key)

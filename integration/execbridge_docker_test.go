@@ -223,6 +223,7 @@ func waitExit(tb testing.TB, p execbridge.Process) error {
 // process interface against the real dockerd, in a busybox-only target
 // and a Debian target.
 func TestDockerBackend(t *testing.T) {
+	t.Parallel()
 	e := newDockerBackendEnv(t)
 
 	e.run(t, "StdoutStderrApart", func(t *testing.T, d dockerBackendTarget) {
@@ -552,6 +553,7 @@ func (zeroReader) Read(p []byte) (int, error) {
 // in a file; the count must stop growing well below what it tries to
 // write, and resume once the output is read.
 func TestDockerBackendBackpressure(t *testing.T) {
+	t.Parallel()
 	e := &dockerBackendEnv{}
 	cli := harness.Docker(t)
 	e.backend = execbridge.NewDockerBackend(cli, nil)

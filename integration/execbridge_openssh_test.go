@@ -251,6 +251,7 @@ func startTargets(t testing.TB) []dockerBackendTarget {
 // TestExecbridgeOpenSSH serves the real OpenSSH client with execbridge
 // into a Debian target with bash and a busybox-only target.
 func TestExecbridgeOpenSSH(t *testing.T) {
+	t.Parallel()
 	targets := startTargets(t)
 	e := startBridge(t, targets, bridgeOpts{})
 	each := func(name string, f func(t *testing.T, d dockerBackendTarget)) {
@@ -448,6 +449,7 @@ func TestExecbridgeOpenSSH(t *testing.T) {
 // TestExecbridgeOpenSSHKeepalive: a client that stops answering (SIGSTOP)
 // is dropped after the keepalives, and its process ended.
 func TestExecbridgeOpenSSHKeepalive(t *testing.T) {
+	t.Parallel()
 	targets := startTargets(t)
 	e := startBridge(t, targets[1:], bridgeOpts{config: func(c *execbridge.Config) {
 		c.KeepAliveInterval = 300 * time.Millisecond
@@ -472,6 +474,7 @@ func TestExecbridgeOpenSSHKeepalive(t *testing.T) {
 // real client: a forced command with the original in
 // SSH_ORIGINAL_COMMAND, and no terminal under restrict.
 func TestExecbridgeGrant(t *testing.T) {
+	t.Parallel()
 	targets := startTargets(t)
 	e := startBridge(t, targets[1:], bridgeOpts{keyOptions: `restrict,command="echo forced: $SSH_ORIGINAL_COMMAND",environment="FROM_KEY=1"`})
 	d := e.targets[0]

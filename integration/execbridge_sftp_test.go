@@ -224,6 +224,7 @@ func manifestIn(tb testing.TB, d sftpTarget, dir string) string {
 // alone, and an image with one static executable and nothing else (no
 // shell, no /tmp, no /etc/passwd).
 func TestExecbridgeSFTP(t *testing.T) {
+	t.Parallel()
 	helper := buildSFTPHelper(t)
 	targets := startSFTPTargets(t, "sftp")
 	all := make([]dockerBackendTarget, len(targets))
@@ -494,6 +495,7 @@ func waitUntil(tb testing.TB, what string, cond func() bool) {
 // does: no-pty (restrict) does not stop SFTP; a forced command replaces
 // the subsystem unless it is the SFTP server.
 func TestExecbridgeSFTPGrant(t *testing.T) {
+	t.Parallel()
 	helper := buildSFTPHelper(t)
 	d := sftpTarget{dockerBackendTarget{Target: harness.StartTarget(t, "sftp-grant")}, "busybox", "/"}
 	for _, tt := range []struct {

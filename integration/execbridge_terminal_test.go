@@ -75,6 +75,24 @@ func (t *tmuxTerm) waitScreen(want string) {
 	}
 }
 
+// typeUntil types line, again every half second, until the screen holds
+// want.
+func (t *tmuxTerm) typeUntil(line, want string) {
+	t.tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		t.typeLine(line)
+		for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(30 * time.Millisecond) {
+			if strings.Contains(t.screen(), want) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.tb.Fatalf("screen never showed %q; screen:\n%s", want, t.screen())
+		}
+	}
+}
+
 // exitStatus waits for the pane's command to end and returns its status.
 func (t *tmuxTerm) exitStatus() string {
 	t.tb.Helper()
@@ -95,6 +113,7 @@ func (t *tmuxTerm) exitStatus() string {
 // (tmux): the size at start and after a resize as stty sees it, the
 // banner, exit status, and the ~. escape leaving nothing behind.
 func TestExecbridgeOpenSSHTerminal(t *testing.T) {
+	t.Parallel()
 	targets := startTargets(t)
 	e := startBridge(t, targets, bridgeOpts{config: func(c *execbridge.Config) { c.Banner = "Welcome to dockssh\n" }})
 	for _, d := range e.targets {
@@ -106,8 +125,11 @@ func TestExecbridgeOpenSSHTerminal(t *testing.T) {
 			term.waitScreen("40 120")
 			term.waitScreen("42")
 			term.tmux("resize-window", "-t", "0", "-x", "100", "-y", "30")
-			term.typeLine("stty size")
-			term.waitScreen("30 100")
+			// The window change travels beside the typed keys, not in
+			// order with them (it is an Engine call made off the
+			// channel's request loop), so a line typed at once may still
+			// see the old size: ask until the new one shows.
+			term.typeUntil("stty size", "30 100")
 			term.typeLine("exit 3")
 			if got := term.exitStatus(); got != "3" {
 				t.Errorf("ssh -tt exit status %s, want 3; screen:\n%s", got, term.screen())

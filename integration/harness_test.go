@@ -20,6 +20,7 @@ import (
 // what they say.
 
 func TestHarnessSSHDOptions(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, &harness.SSHDOptions{
 		MaxSessions:                3,
 		AllowStreamLocalForwarding: "no",
@@ -42,6 +43,7 @@ func TestHarnessSSHDOptions(t *testing.T) {
 }
 
 func TestHarnessDefaultsAreOpenSSHDefaults(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, &harness.SSHDOptions{NoDockerSocket: true})
 	eff := sshd.Exec(t, "/usr/sbin/sshd", "-T")
 	assert.Contains(t, eff, "\nmaxsessions 10\n")
@@ -51,6 +53,7 @@ func TestHarnessDefaultsAreOpenSSHDefaults(t *testing.T) {
 }
 
 func TestHarnessRestartKeepsPortAndKeys(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, nil)
 	port, keys := sshd.Port, sshd.KnownHosts()
 	sshd.Restart(t)
@@ -60,6 +63,7 @@ func TestHarnessRestartKeepsPortAndKeys(t *testing.T) {
 }
 
 func TestHarnessRegenerateHostKeys(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, &harness.SSHDOptions{RegenerateHostKeys: true})
 	before := sshd.KnownHosts()
 	oldKnownHosts := sshd.WriteKnownHosts(t)
@@ -76,6 +80,7 @@ func TestHarnessRegenerateHostKeys(t *testing.T) {
 }
 
 func TestHarnessTarget(t *testing.T) {
+	t.Parallel()
 	target := harness.StartTarget(t, "harness-target")
 	assert.Equal(t, "hello\n", target.Exec(t, "sh", "-c", "echo hello"))
 
@@ -94,6 +99,7 @@ func TestHarnessTarget(t *testing.T) {
 // TestHarnessCleanup checks that a test's containers are gone once its
 // cleanups ran, also when it failed.
 func TestHarnessCleanup(t *testing.T) {
+	t.Parallel()
 	var sshdID, targetID string
 	t.Run("failing", func(t *testing.T) {
 		ft := &failingTB{T: t}
@@ -129,6 +135,7 @@ func runSSH(tb testing.TB, sshd *harness.SSHD, knownHosts string, remote ...stri
 // DOCKSSH_REQUIRE_DOCKER=1 the test is skipped with a loud reason; with
 // either, it fails.
 func TestHarnessWithoutDocker(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("DOCKSSH_HARNESS_PROBE") == "1" {
 		harness.Require(t)
 		t.Log("PROBE REACHED DOCKER")

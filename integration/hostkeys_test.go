@@ -32,6 +32,7 @@ var hostKeyTypes = []struct{ keyType, scanType string }{
 // only the ecdsa or rsa key is the golang/go#29286 case: the server prefers
 // ed25519, so the client must offer the known type first to connect at all.
 func TestHostKeysKeyscan(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, nil)
 	for _, kt := range hostKeyTypes {
 		for _, hashed := range []bool{false, true} {
@@ -65,6 +66,7 @@ func TestHostKeysKeyscan(t *testing.T) {
 // @cert-authority line: its ed25519 host key is certified by a CA made with
 // the real ssh-keygen (-s), and no host key is in known_hosts.
 func TestHostKeysCertAuthority(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, &harness.SSHDOptions{
 		ExtraConfig: "HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub",
 	})
@@ -118,6 +120,7 @@ func TestHostKeysCertAuthority(t *testing.T) {
 // the offered key, its fingerprint and the known_hosts lines to fix, before
 // any authentication happens.
 func TestHostKeysStrictRejectsNewHostKeys(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, &harness.SSHDOptions{RegenerateHostKeys: true})
 	knownHosts := sshd.WriteKnownHosts(t)
 	cfg := &hostkeys.Config{Files: []string{knownHosts}}
@@ -156,6 +159,7 @@ func TestHostKeysStrictRejectsNewHostKeys(t *testing.T) {
 // TestHostKeysAcceptNewAgainstOpenSSH writes the unknown host with accept-new
 // and checks that the real OpenSSH client then trusts the written file.
 func TestHostKeysAcceptNewAgainstOpenSSH(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, nil)
 	for _, hashed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("hashed=%v", hashed), func(t *testing.T) {

@@ -33,6 +33,7 @@ import (
 // replaces it: it answers exec requests by echoing the command, with an exit
 // status.
 func TestServerPackagesWithOpenSSH(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("ssh"); err != nil {
 		if harness.Required() {
 			t.Fatalf("the OpenSSH client is required here (CI=true or DOCKSSH_REQUIRE_DOCKER=1): %v; run scripts/ensure-docker.sh", err)

@@ -39,6 +39,7 @@ import (
 // 127.0.0.1; the browser reaches nothing else. A failing step leaves a
 // screenshot (see artifactDir).
 func TestSSEBrowser(t *testing.T) {
+	t.Parallel()
 	chromium := requireTool(t, "chromium", "apt-get install chromium")
 	cdn := serveCDN(t, xtermPackages(t))
 	target := harness.StartDebian(t, "sse-browser")
@@ -467,6 +468,7 @@ func (s *cuttableServer) waitResize(want string) error {
 // against the files of the npm packages, so that a version bump without
 // new hashes fails here with a clear message instead of as a blank page.
 func TestSSEXtermIntegrity(t *testing.T) {
+	t.Parallel()
 	dir := xtermPackages(t)
 	h := newSSEHandler(t, sse.Config{Start: dockerlessStart, XtermBaseURL: "/npm"}, "alice", "pw")
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -497,6 +499,7 @@ func dockerlessStart(context.Context, string, int, int) (sse.Terminal, error) {
 // fragment: it becomes a cookie, leaves the address bar, and the session
 // belongs to the token's principal.
 func TestSSEBrowserToken(t *testing.T) {
+	t.Parallel()
 	chromium := requireTool(t, "chromium", "apt-get install chromium")
 	cdn := serveCDN(t, xtermPackages(t))
 	principals := make(chan string, 1)

@@ -19,6 +19,7 @@ import (
 // README does with curl, into a shell in a real container through
 // execbridge's Docker backend: a busybox target and a Debian one with bash.
 func TestSSEDocker(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		start func(testing.TB, string) *harness.Target

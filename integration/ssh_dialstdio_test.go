@@ -27,6 +27,7 @@ import (
 // the container's own keys, `docker system dial-stdio` on the server, and the
 // host's dockerd answering through the mounted socket.
 func TestOpenSSHDialStdio(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, nil)
 	docker := harness.Docker(t)
 	ctx := t.Context()
@@ -86,6 +87,7 @@ func TestOpenSSHDialStdio(t *testing.T) {
 // above is real: with a known_hosts entry whose key is not the server's, ssh
 // refuses before running anything.
 func TestOpenSSHStrictHostKeyChecking(t *testing.T) {
+	t.Parallel()
 	sshd := harness.StartSSHD(t, nil)
 
 	// A well-formed entry for the right host and port, with keys of every

@@ -62,4 +62,6 @@ echo "== staticcheck ./... ($("$sc" -version))"
 
 echo "== go test -race ./..."
 export DOCKSSH_REQUIRE_DOCKER=1
-go test -race -count=1 -timeout 60m "$@" ./...
+# Integration tests wait on containers and the network more than on the
+# CPU, so four run at once (they are t.Parallel and share nothing).
+go test -race -count=1 -timeout 60m -parallel 4 "$@" ./...
