@@ -213,6 +213,11 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		s.broadcastLocked()
 		s.mu.Unlock()
 	}
+	// A context that has already ended stops the waiting before it starts,
+	// whatever the sessions do meanwhile.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case <-h.idle:
 		return nil

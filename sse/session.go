@@ -272,8 +272,13 @@ func (s *session) copyOutput(term Terminal) {
 		k, err := term.Read(buf[:n])
 		if k > 0 {
 			s.mu.Lock()
-			// While ending, output beyond the room is dropped so that
-			// the terminal can finish.
+			// The room can shrink during the read: a stream that resumed
+			// from further back has more to send before these bytes. Wait
+			// for it rather than drop them. Only while ending is output
+			// beyond the room dropped, so that the terminal can finish.
+			for s.roomLocked() < k && s.ending == "" {
+				s.waitLocked(nil)
+			}
 			s.out.write(buf[:min(k, s.roomLocked())])
 			s.active = time.Now()
 			s.broadcastLocked()
