@@ -175,14 +175,31 @@ func newDockerBackendEnv(t *testing.T) *dockerBackendEnv {
 }
 
 // run runs subtest f once per target.
+// The targets run at the same time, unless the subtest counts the
+// backend's API calls (runSerial): each is a container of its own.
 func (e *dockerBackendEnv) run(t *testing.T, name string, f func(t *testing.T, d dockerBackendTarget)) {
+	e.runTargets(t, name, true, f)
+}
+
+// runSerial is run for subtests that count API calls, which the other
+// target's calls would disturb.
+func (e *dockerBackendEnv) runSerial(t *testing.T, name string, f func(t *testing.T, d dockerBackendTarget)) {
+	e.runTargets(t, name, false, f)
+}
+
+func (e *dockerBackendEnv) runTargets(t *testing.T, name string, parallel bool, f func(t *testing.T, d dockerBackendTarget)) {
 	t.Run(name, func(t *testing.T) {
 		for _, d := range e.targets {
 			kind := "busybox"
 			if d.debian {
 				kind = "debian"
 			}
-			t.Run(kind, func(t *testing.T) { f(t, d) })
+			t.Run(kind, func(t *testing.T) {
+				if parallel {
+					t.Parallel()
+				}
+				f(t, d)
+			})
 		}
 	})
 }
@@ -342,7 +359,7 @@ func TestDockerBackend(t *testing.T) {
 		}
 	})
 
-	e.run(t, "SignalReachesTheMainProcessOnly", func(t *testing.T, d dockerBackendTarget) {
+	e.runSerial(t, "SignalReachesTheMainProcessOnly", func(t *testing.T, d dockerBackendTarget) {
 		secs := uniqueSleep(t)
 		p := e.start(t, execbridge.ProcessSpec{Target: d.target(),
 			Argv: []string{"/bin/sh", "-c", `trap 'echo got-usr1; exit 7' USR1; echo ready; sleep ` + secs + ` & wait`}})
@@ -367,7 +384,7 @@ func TestDockerBackend(t *testing.T) {
 		d.kill(t, "sleep "+secs)
 	})
 
-	e.run(t, "SignalNamesAreChecked", func(t *testing.T, d dockerBackendTarget) {
+	e.runSerial(t, "SignalNamesAreChecked", func(t *testing.T, d dockerBackendTarget) {
 		p := e.start(t, execbridge.ProcessSpec{Target: d.target(), Argv: []string{"sleep", uniqueSleep(t)}})
 		e.docker.reset()
 		for _, name := range []string{"", "SIGTERM", "term", "TERM; id", "$(id)", "WINCH", "9"} {
@@ -451,7 +468,7 @@ func TestDockerBackend(t *testing.T) {
 		}
 	})
 
-	e.run(t, "Shell", func(t *testing.T, d dockerBackendTarget) {
+	e.runSerial(t, "Shell", func(t *testing.T, d dockerBackendTarget) {
 		want := "/bin/sh"
 		if d.debian {
 			want = "/bin/bash"
@@ -514,7 +531,7 @@ func TestDockerBackend(t *testing.T) {
 		assert.Error(t, p.Resize(t.Context(), -1, 10), "a negative size")
 	})
 
-	e.run(t, "RoundTrips", func(t *testing.T, d dockerBackendTarget) {
+	e.runSerial(t, "RoundTrips", func(t *testing.T, d dockerBackendTarget) {
 		e.docker.reset()
 		p, err := e.backend.Start(t.Context(), execbridge.ProcessSpec{Target: d.target(), Argv: []string{"true"}})
 		require.NoError(t, err)

@@ -257,7 +257,10 @@ func TestExecbridgeOpenSSH(t *testing.T) {
 	each := func(name string, f func(t *testing.T, d dockerBackendTarget)) {
 		t.Run(name, func(t *testing.T) {
 			for _, d := range e.targets {
-				t.Run(map[bool]string{true: "debian", false: "busybox"}[d.debian], func(t *testing.T) { f(t, d) })
+				t.Run(map[bool]string{true: "debian", false: "busybox"}[d.debian], func(t *testing.T) {
+					t.Parallel() // the targets are containers of their own
+					f(t, d)
+				})
 			}
 		})
 	}

@@ -237,7 +237,11 @@ func TestExecbridgeSFTP(t *testing.T) {
 	each := func(name string, f func(t *testing.T, d sftpTarget)) {
 		t.Run(name, func(t *testing.T) {
 			for _, d := range targets {
-				t.Run(d.kind, func(t *testing.T) { f(t, d) })
+				// The targets are containers of their own: at once.
+				t.Run(d.kind, func(t *testing.T) {
+					t.Parallel()
+					f(t, d)
+				})
 			}
 		})
 	}
