@@ -166,7 +166,7 @@ func (s *Server) serve(nc net.Conn) {
 		timeout = 30 * time.Second
 	}
 	nc.SetDeadline(time.Now().Add(timeout))
-	sc, chans, reqs, err := ssh.NewServerConn(nc, s.SSHConfig)
+	sc, chans, reqs, err := ssh.NewServerConn(quickAck(nc), s.SSHConfig)
 	<-s.handshake
 	if err != nil {
 		log.Debug("execbridge: handshake failed", "err", err)
