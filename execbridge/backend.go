@@ -138,22 +138,6 @@ type SubsystemBackend interface {
 	// Subsystem returns the program and arguments that serve the named
 	// subsystem on standard input and output in target, run as user
 	// (empty: the image's USER). The error of a target that cannot
-	// serve it should be a *SubsystemError, whose Reason the user sees.
+	// serve it should be a *TargetError, whose Reason the user sees.
 	Subsystem(ctx context.Context, target Target, name, user string) (argv []string, err error)
 }
-
-// SubsystemError reports why a target cannot serve a subsystem. Reason is
-// shown to the user; Err, if any, goes to the log only.
-type SubsystemError struct {
-	Reason string
-	Err    error
-}
-
-func (e *SubsystemError) Error() string {
-	if e.Err != nil {
-		return "execbridge: " + e.Reason + ": " + e.Err.Error()
-	}
-	return "execbridge: " + e.Reason
-}
-
-func (e *SubsystemError) Unwrap() error { return e.Err }

@@ -92,11 +92,11 @@ var _ SubsystemBackend = (*DockerBackend)(nil)
 // Subsystem returns it with sftphelper.Arg. Either way the server runs as
 // user, so the kernel in the container enforces that user's permissions.
 //
-// A container that can be served neither way gets a *SubsystemError that
+// A container that can be served neither way gets a *TargetError that
 // says why.
 func (b *DockerBackend) Subsystem(ctx context.Context, target Target, name, user string) ([]string, error) {
 	if name != "sftp" {
-		return nil, &SubsystemError{Reason: fmt.Sprintf("the subsystem %q is not served", name)}
+		return nil, &TargetError{Reason: fmt.Sprintf("the subsystem %q is not served", name)}
 	}
 	ref := containerRef(target)
 	if ref == "" {
@@ -148,27 +148,27 @@ func (b *DockerBackend) sftpServer(ctx context.Context, key, ref string) (string
 // path there.
 func (b *DockerBackend) installHelper(ctx context.Context, key, ref string) (string, error) {
 	if b.sftp.helper.path == "" {
-		return "", &SubsystemError{Reason: "it has no sftp-server, and this server has no SFTP helper to copy into it"}
+		return "", &TargetError{Reason: "it has no sftp-server, and this server has no SFTP helper to copy into it"}
 	}
 	cc, ok := b.c.(DockerCopyClient)
 	if !ok {
-		return "", &SubsystemError{Reason: "it has no sftp-server, and the SFTP helper cannot be copied into it",
+		return "", &TargetError{Reason: "it has no sftp-server, and the SFTP helper cannot be copied into it",
 			Err: errors.New("the Docker client implements no DockerCopyClient")}
 	}
 	info, err := b.sftp.helper.info()
 	if err != nil {
-		return "", &SubsystemError{Reason: "it has no sftp-server, and the SFTP helper of this server is unusable", Err: err}
+		return "", &TargetError{Reason: "it has no sftp-server, and the SFTP helper of this server is unusable", Err: err}
 	}
 	arch, err := b.helperTarget(ctx, cc, key, ref)
 	if err != nil {
-		var se *SubsystemError
+		var se *TargetError
 		if errors.As(err, &se) {
 			return "", err
 		}
-		return "", &SubsystemError{Reason: "it has no sftp-server, and the architecture of its image is unknown", Err: err}
+		return "", &TargetError{Reason: "it has no sftp-server, and the architecture of its image is unknown", Err: err}
 	}
 	if arch != info.arch {
-		return "", &SubsystemError{Reason: fmt.Sprintf("it has no sftp-server, and the SFTP helper of this server is built for %s, not %s", info.arch, arch)}
+		return "", &TargetError{Reason: fmt.Sprintf("it has no sftp-server, and the SFTP helper of this server is built for %s, not %s", info.arch, arch)}
 	}
 
 	// One copy per container at a time: a second session waits for the
@@ -197,10 +197,10 @@ func (b *DockerBackend) installHelper(ctx context.Context, key, ref string) (str
 	// changed since info, and the name must match the contents.
 	data, info, err := b.sftp.helper.read()
 	if err != nil {
-		return "", &SubsystemError{Reason: "it has no sftp-server, and the SFTP helper of this server is unusable", Err: err}
+		return "", &TargetError{Reason: "it has no sftp-server, and the SFTP helper of this server is unusable", Err: err}
 	}
 	if info.arch != arch {
-		return "", &SubsystemError{Reason: fmt.Sprintf("it has no sftp-server, and the SFTP helper of this server is built for %s, not %s", info.arch, arch)}
+		return "", &TargetError{Reason: fmt.Sprintf("it has no sftp-server, and the SFTP helper of this server is built for %s, not %s", info.arch, arch)}
 	}
 	dst = info.containerPath()
 	archive, err := helperArchive(path.Base(dst), data)
@@ -211,7 +211,7 @@ func (b *DockerBackend) installHelper(ctx context.Context, key, ref string) (str
 		DestinationPath: path.Dir(dst),
 		Content:         bytes.NewReader(archive),
 	}); err != nil {
-		return "", &SubsystemError{Reason: "it has no sftp-server, and the SFTP helper could not be copied into it (is its root file system read-only?)", Err: err}
+		return "", &TargetError{Reason: "it has no sftp-server, and the SFTP helper could not be copied into it (is its root file system read-only?)", Err: err}
 	}
 	b.sftp.servers.put(key, noSFTPServer)
 	return dst, nil
@@ -229,7 +229,7 @@ func (b *DockerBackend) helperInPlace(ctx context.Context, ref, dst string, size
 // helperTarget returns the architecture of the container's image, as
 // GOARCH names it ("amd64", "arm64"), once it checked that the container's
 // root directory is writable by root alone, which keeps the helper there
-// out of other users' reach (a *SubsystemError when it is not). The
+// out of other users' reach (a *TargetError when it is not). The
 // answer is remembered per container.
 func (b *DockerBackend) helperTarget(ctx context.Context, cc DockerCopyClient, key, ref string) (string, error) {
 	if a, ok := b.sftp.arches.get(key); ok {
@@ -251,7 +251,7 @@ func (b *DockerBackend) helperTarget(ctx context.Context, cc DockerCopyClient, k
 		return "", fmt.Errorf("stat its root directory: %w", err)
 	}
 	if root.Stat.Mode.Perm()&0o022 != 0 {
-		return "", &SubsystemError{
+		return "", &TargetError{
 			Reason: "it has no sftp-server, and its root directory is writable by other users than root, so the SFTP helper cannot be kept there safely",
 			Err:    fmt.Errorf("mode of /: %v", root.Stat.Mode),
 		}

@@ -32,7 +32,7 @@ func ExampleDockerBackend_Subsystem() {
 
 	// What a session runs for "subsystem sftp" in web1, as user app.
 	argv, err := backend.Subsystem(context.Background(), execbridge.Target{Name: "web1"}, "sftp", "app")
-	var se *execbridge.SubsystemError
+	var se *execbridge.TargetError
 	switch {
 	case errors.As(err, &se):
 		fmt.Println("no SFTP in web1:", se.Reason)

@@ -375,7 +375,7 @@ func TestSubsystemRefusals(t *testing.T) {
 			}
 			b := sftpBackend(c, tt.helper)
 			argv, err := b.Subsystem(t.Context(), testTarget(), cmpOr(tt.name2, "sftp"), "")
-			var se *SubsystemError
+			var se *TargetError
 			require.ErrorAs(t, err, &se, "argv %q", argv)
 			assert.Nil(t, argv)
 			assert.Contains(t, se.Reason, tt.want)

@@ -40,8 +40,10 @@ type Resolver interface {
 	Resolve(ctx context.Context, req Request) (Target, error)
 }
 
-// TargetError reports that a session has no target. Reason is shown to
-// the user (one line, no internal detail); Err, if any, goes to the log.
+// TargetError reports that a session cannot run: it has no target, or its
+// target cannot serve it (no shell, no SFTP). Reason is shown to the user
+// (one line, no internal detail); Err, if any, goes to the log. Resolvers,
+// SubsystemBackend and Bridge.StartShell return it.
 type TargetError struct {
 	Reason string
 	Err    error

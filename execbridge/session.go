@@ -635,7 +635,7 @@ func isSFTPServer(command string) bool {
 
 // userReason is the part of a backend error a user may see.
 func userReason(err error) string {
-	var se *SubsystemError
+	var se *TargetError
 	if errors.As(err, &se) {
 		return se.Reason
 	}

@@ -501,8 +501,8 @@ func TestStartShell(t *testing.T) {
 
 	e.resolver.err = &TargetError{Reason: "container \"x\" is not running"}
 	_, err = b.StartShell(t.Context(), ShellRequest{Login: "alice"})
-	var se *ShellError
+	var se *TargetError
 	if !errors.As(err, &se) || se.Reason != `container "x" is not running` {
-		t.Errorf("StartShell with no target = %v, want a ShellError with the resolver's reason", err)
+		t.Errorf("StartShell with no target = %v, want a TargetError with the resolver's reason", err)
 	}
 }

@@ -59,16 +59,6 @@ type ShellRequest struct {
 	Rows, Cols int
 }
 
-// ShellError reports why a shell could not start. Reason is the one line a
-// user may see; Err, for the log, has the detail.
-type ShellError struct {
-	Reason string
-	Err    error
-}
-
-func (e *ShellError) Error() string { return "execbridge: " + e.Reason + ": " + e.Err.Error() }
-func (e *ShellError) Unwrap() error { return e.Err }
-
 // StartShell starts the interactive login shell of req with a terminal, in
 // the container the Resolver picks, as the shell of an SSH session with a
 // pty would run (Config's Shell, User, Dir and Banner-free): the entry point
@@ -80,13 +70,13 @@ func (b *Bridge) StartShell(ctx context.Context, req ShellRequest) (Process, err
 		grant = unrestricted(req.Login)
 	}
 	if !grant.PTY {
-		return nil, &ShellError{Reason: "this login may not have a terminal", Err: errors.New("the grant refuses a pty")}
+		return nil, &TargetError{Reason: "this login may not have a terminal", Err: errors.New("the grant refuses a pty")}
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.StartTimeout)
 	defer cancel()
 	t, shell, reason, err := b.locate(ctx, Request{Login: req.Login, Route: req.Route, Grant: grant, Remote: req.Remote}, true)
 	if err != nil {
-		return nil, &ShellError{Reason: reason, Err: err}
+		return nil, &TargetError{Reason: reason, Err: err}
 	}
 	env := []string{"TERM=" + cmp.Or(req.Term, "xterm-256color")}
 	argv := []string{shell, "-l"}
@@ -98,7 +88,7 @@ func (b *Bridge) StartShell(ctx context.Context, req ShellRequest) (Process, err
 		TTY: true, Rows: req.Rows, Cols: req.Cols,
 	})
 	if err != nil {
-		return nil, &ShellError{Reason: "cannot start a shell in container " + t.String(), Err: err}
+		return nil, &TargetError{Reason: "cannot start a shell in container " + t.String(), Err: err}
 	}
 	b.logger.Info("execbridge: shell started", "user", req.Login, "remote", logtext.Addr(req.Remote), "target", t.String(), "container_id", t.ID, "command", strings.Join(argv, " "))
 	return p, nil

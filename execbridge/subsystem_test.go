@@ -43,7 +43,7 @@ func TestSubsystemRefused(t *testing.T) {
 
 func TestSubsystemUnavailableInTarget(t *testing.T) {
 	e := newTestEnv(t, nil, envOpts{})
-	e.backend.subsystemErr = &SubsystemError{Reason: "it has no sftp-server", Err: errors.New("stat /usr/lib/openssh/sftp-server: no such file")}
+	e.backend.subsystemErr = &TargetError{Reason: "it has no sftp-server", Err: errors.New("stat /usr/lib/openssh/sftp-server: no such file")}
 	// x/crypto's Session cannot Wait after RequestSubsystem: use the
 	// channel itself.
 	ch, reqs, err := e.dial(t, "alice").OpenChannel("session", nil)
