@@ -1,9 +1,11 @@
 package execbridge
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -504,5 +506,78 @@ func TestStartShell(t *testing.T) {
 	var se *TargetError
 	if !errors.As(err, &se) || se.Reason != `container "x" is not running` {
 		t.Errorf("StartShell with no target = %v, want a TargetError with the resolver's reason", err)
+	}
+}
+
+// TestIdleTimeout: a connection without an open channel is closed after
+// IdleTimeout; one with a session is not.
+func TestIdleTimeout(t *testing.T) {
+	e := newTestEnv(t, func(p *fakeProc) error { <-p.killed; return nil }, envOpts{config: func(c *Config) { c.IdleTimeout = 200 * time.Millisecond }})
+	busy := e.dial(t, "alice")
+	s := e.session(t, busy)
+	if err := s.Start("sleep 100"); err != nil {
+		t.Fatal(err)
+	}
+	idle := e.dial(t, "bob")
+	done := make(chan error, 1)
+	go func() { done <- idle.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("an idle connection was not closed")
+	}
+	e.logs.waitLog(t, "closing idle connection")
+	// The busy connection still works: it had a session open all along.
+	if _, err := busy.NewSession(); err != nil {
+		t.Errorf("the connection with a session was closed too: %v", err)
+	}
+}
+
+// TestHandshakeLimits: a client that never finishes its handshake is
+// dropped after HandshakeTimeout, and beyond MaxHandshakes unfinished
+// handshakes new connections are closed at once; neither stops the others.
+func TestHandshakeLimits(t *testing.T) {
+	e := newTestEnv(t, nil, envOpts{server: func(s *Server) {
+		s.HandshakeTimeout = 300 * time.Millisecond
+		s.MaxHandshakes = 2
+	}})
+	// Two silent clients fill the handshake slots.
+	var silent []net.Conn
+	for range 2 {
+		c, err := netDial(e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		silent = append(silent, c)
+	}
+	// Wait until the server has taken both (it sends its version line).
+	for _, c := range silent {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			t.Fatalf("no version line: %v", err)
+		}
+	}
+	// A third is dropped at once while both slots are taken.
+	third, err := netDial(e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	third.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := bufio.NewReader(third).ReadString('\n'); err == nil {
+		t.Errorf("a connection beyond MaxHandshakes got %q", line)
+	}
+	third.Close()
+	e.logs.waitLog(t, "too many handshakes in progress")
+	// The silent ones are dropped after HandshakeTimeout.
+	for _, c := range silent {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Errorf("a silent client was not closed by the server: %v", err)
+		}
+	}
+	// Then logins work again.
+	if err := e.session(t, e.dial(t, "alice")).Run("true"); err != nil {
+		t.Errorf("after the limits, a session failed: %v", err)
 	}
 }
