@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/dockssh/dockssh/integration/internal/harness"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -601,4 +603,76 @@ func TestDockerSSHDWebToken(t *testing.T) {
 	out, _, status := runCmd(t, p.ssh(t, "anyone", keyLogin(key), nil, "echo key-ok"), nil)
 	assert.Zero(t, status)
 	assert.Equal(t, "key-ok\n", out)
+}
+
+// TestDockerSSHDBrowser drives docker-sshd's own web terminal in Debian's
+// headless chromium, logged in with the SSH user's password (HTTP Basic):
+// a command, `exit`, and a second session; the SSH side keeps serving.
+// xterm.js comes from its npm packages on 127.0.0.1 (WEB_XTERM_URL).
+func TestDockerSSHDBrowser(t *testing.T) {
+	t.Parallel()
+	chromium := requireTool(t, "chromium", "apt-get install chromium")
+	cdn := serveCDN(t, xtermPackages(t))
+	targets := startTargets(t)
+	const password = "browser-pw-3f81"
+	p := startDockerSSHD(t, map[string]string{
+		"CONTAINER": targets[0].Name, "AUTH_MECHANISM": "simpleAuth", "AUTH_USER": "u", "AUTH_PASSWORD": password,
+		"WEB_XTERM_URL": cdn,
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", p.httpPort)
+	ctx := newBrowser(t, chromium, "u", password)
+	b := &browserSteps{t: t, ctx: ctx}
+	var firstID string
+	b.step("log in with the SSH password and run a command", func() error {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
+			return err
+		}
+		if err := b.waitJS(`window.dockssh && window.dockssh.id !== null && window.dockssh.text().includes(":/#")`); err != nil {
+			return err
+		}
+		firstID = b.js(`window.dockssh.id`)
+		if err := chromedp.Do(ctx, typeKeys("echo $((6*7))\r")); err != nil {
+			return err
+		}
+		return b.waitJS(`/^42$/m.test(window.dockssh.text())`)
+	})
+	b.step("exit ends the session with its status", func() error {
+		if err := chromedp.Do(ctx, typeKeys("exit 4\r")); err != nil {
+			return err
+		}
+		return b.waitJS(`window.dockssh.ended.includes("exited with status 4")`)
+	})
+	b.step("a second session, and SSH still serves", func() error {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
+			return err
+		}
+		if err := b.waitJS(`window.dockssh.id !== null && window.dockssh.id !== ` + jsString(firstID) + ` && window.dockssh.text().includes(":/#")`); err != nil {
+			return err
+		}
+		out, _, status := runCmd(t, p.ssh(t, "u", passwordLogin(t, password), nil, "echo ssh-too"), nil)
+		if status != 0 || out != "ssh-too\n" {
+			return fmt.Errorf("ssh after the web sessions: %q, status %d", out, status)
+		}
+		return nil
+	})
+	assert.NotContains(t, p.logs.String(), password)
+}
+
+// TestDockerSSHDNoAuth: AUTH_MECHANISM=noAuth works as in docker-ssh (any
+// user, any password), says so at error level, and opens the web terminal
+// without a login too.
+func TestDockerSSHDNoAuth(t *testing.T) {
+	t.Parallel()
+	targets := startTargets(t)
+	p := startDockerSSHD(t, map[string]string{"CONTAINER": targets[1].Name, "AUTH_MECHANISM": "noAuth"})
+	assert.Contains(t, p.logs.String(), "level=ERROR")
+	assert.Contains(t, p.logs.String(), "AUTH_MECHANISM=noAuth")
+	cmd := p.ssh(t, "anyone", []string{"-o", "PreferredAuthentications=none,password", "-o", "BatchMode=yes"}, nil, "echo open")
+	out, errOut, status := runCmd(t, cmd, nil)
+	assert.Zero(t, status, errOut)
+	assert.Equal(t, "open\n", out)
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/terminal/stream", p.httpPort))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the web terminal follows noAuth")
 }
