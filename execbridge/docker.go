@@ -227,11 +227,14 @@ func (b *DockerBackend) Start(ctx context.Context, spec ProcessSpec) (Process, e
 		Cmd:          spec.Argv,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("execbridge: create exec in %s: %w", spec.Target, err)
+		return nil, fmt.Errorf("execbridge: create exec in %s: %w", spec.Target, engineError(err))
 	}
 	at, err := b.c.ExecAttach(ctx, cr.ID, client.ExecAttachOptions{TTY: spec.TTY, ConsoleSize: size})
 	if err != nil {
-		return nil, fmt.Errorf("execbridge: start exec in %s: %w", spec.Target, err)
+		// The engine answered the create a moment ago: a failure to
+		// attach is the transport's (a hijack that cannot dial or
+		// upgrade), so the endpoint counts as unavailable.
+		return nil, fmt.Errorf("execbridge: start exec in %s: %w: %w", spec.Target, ErrUnavailable, err)
 	}
 	p := newDockerProcess(b, spec, cr.ID, marker, at.Conn, at.Reader)
 	if sized && !apiAtLeast(b.c.ClientVersion(), 1, 42) {
@@ -246,6 +249,15 @@ func (b *DockerBackend) Start(ctx context.Context, spec ProcessSpec) (Process, e
 		}
 	}
 	return p, nil
+}
+
+// engineError wraps err with ErrUnavailable when it says that the engine
+// could not be reached or did not answer in time, rather than refused.
+func engineError(err error) error {
+	if client.IsErrConnectionFailed(err) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
 }
 
 // newMarker returns a random 128-bit value, in hex, for MarkerEnv.

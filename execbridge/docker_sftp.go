@@ -105,7 +105,7 @@ func (b *DockerBackend) Subsystem(ctx context.Context, target Target, name, user
 	key := target.Endpoint + "\x00" + ref
 	server, err := b.sftpServer(ctx, key, ref)
 	if err != nil {
-		return nil, fmt.Errorf("execbridge: find an sftp-server in %s: %w", target, err)
+		return nil, fmt.Errorf("execbridge: find an sftp-server in %s: %w", target, engineError(err))
 	}
 	if server != "" {
 		// sftp-server expands %d to the home directory of its user.

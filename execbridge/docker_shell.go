@@ -37,7 +37,10 @@ func (b *DockerBackend) Shell(ctx context.Context, target Target) (string, error
 			return sh, nil
 		}
 		if ctx.Err() != nil {
-			return "", fmt.Errorf("execbridge: find a shell in %s: %w", target, ctx.Err())
+			return "", fmt.Errorf("execbridge: find a shell in %s: %w", target, engineError(ctx.Err()))
+		}
+		if err := engineError(err); errors.Is(err, ErrUnavailable) {
+			return "", fmt.Errorf("execbridge: find a shell in %s: %w", target, err)
 		}
 		last = err
 	}

@@ -205,7 +205,8 @@ func (r *DockerResolver) list(ctx context.Context, name string) ([]Target, error
 	}
 	res, err := r.Client.ContainerList(ctx, client.ContainerListOptions{Filters: f})
 	if err != nil {
-		return nil, &TargetError{Reason: "the Docker Engine did not answer", Err: err}
+		// No list means no answer, whatever the cause.
+		return nil, &TargetError{Reason: "the Docker Engine did not answer", Err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
 	}
 	items := slices.Clone(res.Items)
 	// Several name filters are OR'ed by the Engine, so a name in Filters

@@ -398,7 +398,7 @@ func (s *session) startProcess(kind, command string, pty *ptyRequest, a *audit) 
 
 	proc, err := b.cfg.Backend.Start(ctx, spec)
 	if err != nil {
-		s.fail(a, "cannot start the session in container "+target.String(), err)
+		s.fail(a, startFailure("the session", target, err), err)
 		return nil, false
 	}
 	s.mu.Lock()
@@ -640,4 +640,16 @@ func userReason(err error) string {
 		return se.Reason
 	}
 	return "the engine did not answer"
+}
+
+// startFailure is what the user is told when what could not start in t:
+// the reason of a *TargetError (a Fleet's endpoint that did not answer, or
+// its limit) follows; the detail of any other error stays in the log.
+func startFailure(what string, t Target, err error) string {
+	msg := "cannot start " + what + " in container " + t.String()
+	var se *TargetError
+	if errors.As(err, &se) {
+		msg += ": " + se.Reason
+	}
+	return msg
 }

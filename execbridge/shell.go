@@ -88,7 +88,7 @@ func (b *Bridge) StartShell(ctx context.Context, req ShellRequest) (Process, err
 		TTY: true, Rows: req.Rows, Cols: req.Cols,
 	})
 	if err != nil {
-		return nil, &TargetError{Reason: "cannot start a shell in container " + t.String(), Err: err}
+		return nil, &TargetError{Reason: startFailure("a shell", t, err), Err: err}
 	}
 	b.logger.Info("execbridge: shell started", "user", req.Login, "remote", logtext.Addr(req.Remote), "target", t.String(), "container_id", t.ID, "command", strings.Join(argv, " "))
 	return p, nil
