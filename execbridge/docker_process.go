@@ -243,7 +243,7 @@ func (p *dockerProcess) Wait(ctx context.Context) error {
 	for {
 		in, err := p.b.c.ExecInspect(ctx, p.execID, client.ExecInspectOptions{})
 		if err != nil {
-			return fmt.Errorf("execbridge: exit status of the process in %s: %w", p.target, err)
+			return fmt.Errorf("execbridge: exit status of the process in %s: %w", p.target, engineError(err))
 		}
 		if !in.Running {
 			return p.setExit(in.ExitCode)

@@ -291,10 +291,7 @@ func (f *Fleet) Start(ctx context.Context, spec ProcessSpec) (Process, error) {
 		e.release()
 		return nil, err
 	}
-	if e.slots == nil {
-		return p, nil
-	}
-	return &slotProcess{Process: p, release: sync.OnceFunc(e.release)}, nil
+	return &fleetProcess{Process: p, e: e, logger: f.logger, release: sync.OnceFunc(e.release)}, nil
 }
 
 func (e *fleetEndpoint) release() {
@@ -303,13 +300,25 @@ func (e *fleetEndpoint) release() {
 	}
 }
 
-// slotProcess gives back its endpoint's slot when it is closed.
-type slotProcess struct {
+// fleetProcess is a process on endpoint e: it gives back e's slot when it
+// is closed, and names e when its exit status is lost with e.
+type fleetProcess struct {
 	Process
+	e       *fleetEndpoint
+	logger  *slog.Logger
 	release func()
 }
 
-func (p *slotProcess) Close() error {
+func (p *fleetProcess) Wait(ctx context.Context) error {
+	err := p.Process.Wait(ctx)
+	var ee *ExitError
+	if err == nil || errors.As(err, &ee) {
+		return err
+	}
+	return p.e.observe(ctx, p.logger, err)
+}
+
+func (p *fleetProcess) Close() error {
 	defer p.release()
 	return p.Process.Close()
 }

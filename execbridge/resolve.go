@@ -198,9 +198,12 @@ func (r *DockerResolver) list(ctx context.Context, name string) ([]Target, error
 		f.Add(k, vs...)
 	}
 	f.Add("status", "running")
-	if name != "" {
+	if name != "" && len(r.Filters["name"]) == 0 {
 		// Engine name filters are unanchored regular expressions on
-		// "/name"; anchor and quote for an exact match.
+		// "/name"; anchor and quote for an exact match. The Engine ORs
+		// name filters, so with name filters in Filters this one would
+		// widen the list beyond them: then only Filters go to the
+		// Engine, and the exact name is checked below.
 		f.Add("name", "^/"+regexp.QuoteMeta(name)+"$")
 	}
 	res, err := r.Client.ContainerList(ctx, client.ContainerListOptions{Filters: f})
@@ -209,8 +212,8 @@ func (r *DockerResolver) list(ctx context.Context, name string) ([]Target, error
 		return nil, &TargetError{Reason: "the Docker Engine did not answer", Err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
 	}
 	items := slices.Clone(res.Items)
-	// Several name filters are OR'ed by the Engine, so a name in Filters
-	// does not narrow an exact name: check it here.
+	// The exact name, which the Engine was not asked for when Filters
+	// has name filters.
 	if name != "" {
 		items = slices.DeleteFunc(items, func(c container.Summary) bool { return !slices.Contains(c.Names, "/"+name) })
 	}

@@ -146,12 +146,49 @@ func TestDockerResolverRouting(t *testing.T) {
 	}
 }
 
+// The Engine ORs name filters: a name filter in Filters must still limit
+// what a user may name, and the default container.
+func TestDockerResolverNameFiltersStillApply(t *testing.T) {
+	lister := &fakeLister{items: []container.Summary{
+		ctr("aaa", "web1", 100, nil),
+		ctr("bbb", "web2", 200, nil),
+		ctr("ccc", "db", 300, nil),
+	}}
+	filters := map[string][]string{"name": {"^/web"}}
+	for _, tt := range []struct {
+		r     DockerResolver
+		route string
+		want  string // "" means refused
+	}{
+		{DockerResolver{Routing: RoutingAny}, "web1", "web1"},
+		{DockerResolver{Routing: RoutingAny}, "db", ""},
+		{DockerResolver{Routing: RoutingAny}, "web", ""},
+		{DockerResolver{Container: "web1"}, "", "web1"},
+		{DockerResolver{Container: "db"}, "", ""},
+		{DockerResolver{}, "", "web2"},
+	} {
+		r := tt.r
+		r.Client, r.Filters = lister, filters
+		got, err := r.Resolve(t.Context(), Request{Login: "alice", Route: tt.route})
+		if tt.want == "" {
+			var te *TargetError
+			if !errors.As(err, &te) {
+				t.Errorf("%+v route %q: Resolve = %+v, %v; want a TargetError", tt.r, tt.route, got, err)
+			}
+			continue
+		}
+		if err != nil || got.Name != tt.want {
+			t.Errorf("%+v route %q: Resolve = %+v, %v; want %s", tt.r, tt.route, got, err, tt.want)
+		}
+	}
+}
+
 func TestDockerResolverEngineDown(t *testing.T) {
 	r := DockerResolver{Client: &fakeLister{err: errors.New("dial unix /var/run/docker.sock: connect: no such file")}}
 	_, err := r.Resolve(t.Context(), Request{Login: "alice"})
 	var te *TargetError
-	if !errors.As(err, &te) || strings.Contains(te.Reason, "docker.sock") {
-		t.Fatalf("Resolve = %v; want a TargetError whose Reason keeps the internal detail out", err)
+	if !errors.As(err, &te) || strings.Contains(te.Reason, "docker.sock") || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Resolve = %v; want a TargetError whose Reason keeps the internal detail out, and ErrUnavailable", err)
 	}
 }
 

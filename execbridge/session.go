@@ -332,6 +332,8 @@ func (s *session) runProcess(kind, command string, pty *ptyRequest) {
 	default:
 		a.outcome = "exit status unknown"
 		s.logger.Error("execbridge: cannot learn the exit status", "target", a.target.String(), "err", err)
+		// No exit-status follows, so ssh exits with 255; say why.
+		s.tell(&a, "the exit status is unknown: "+userReason(err))
 	}
 	s.finish(a.status, a.signal)
 }
@@ -517,12 +519,17 @@ func (s *session) finish(status int, signal string) {
 func (s *session) fail(a *audit, reason string, err error) {
 	a.outcome, a.status = "refused", 1
 	s.logger.Warn("execbridge: session not started", "reason", reason, "err", err)
-	line := "dockssh: " + reason + "\n"
+	s.tell(a, reason)
+	s.finish(1, "")
+}
+
+// tell writes one line for the user on the session's stderr.
+func (s *session) tell(a *audit, msg string) {
+	line := "dockssh: " + msg + "\n"
 	if a.pty != nil {
 		line = crlf(line)
 	}
 	s.write(s.ch.Stderr(), []byte(line))
-	s.finish(1, "")
 }
 
 // record writes the session's audit record.
