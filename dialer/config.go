@@ -26,13 +26,26 @@ type Config struct {
 	HomeDir string
 
 	// SSHConfigPath is the OpenSSH client configuration file to read,
-	// like ssh -F: it must exist. "" means ~/.ssh/config, which may be
-	// missing (an unreadable one is an error). The system-wide
-	// /etc/ssh/ssh_config is not read.
+	// like ssh -F: it must exist, and (as with ssh -F) the system-wide
+	// file is then not read unless SystemSSHConfigPath names it. ""
+	// means ~/.ssh/config, which may be missing (an unreadable one is an
+	// error).
 	SSHConfigPath string
+	// SystemSSHConfigPath is the system-wide ssh_config, read after the
+	// user's file as ssh does: a value set in either file first wins.
+	// "" means DefaultSystemSSHConfig (/etc/ssh/ssh_config, which may be
+	// missing) when SSHConfigPath is "", and no system file otherwise;
+	// "none" means no system file; any other path must exist. Relative
+	// Include paths in it are taken from /etc/ssh.
+	SystemSSHConfigPath string
 	// IgnoreSSHConfig, when true, reads no ssh_config file at all: only
 	// the URL and this Config count.
 	IgnoreSSHConfig bool
+	// RefuseProxyCommand, when true, makes New fail for a destination
+	// (or first ProxyJump host) whose ssh_config sets a ProxyCommand, for
+	// programs that must never start a local process. false runs the
+	// command as ssh does: see the package documentation.
+	RefuseProxyCommand bool
 
 	// KnownHostsFiles are the known_hosts files host keys are checked
 	// against. nil means the UserKnownHostsFile and GlobalKnownHostsFile

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -112,7 +113,26 @@ func (p *progress) stall(bound string, cause error) (Op, string, *stallError) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	heard := p.tr != nil && p.tr.received.Load() > 0
-	return p.op, p.addr, &stallError{op: p.op, waited: time.Since(p.since), heard: heard, bound: bound, cause: cause}
+	var proxy string
+	if p.tr != nil {
+		if pc, ok := p.tr.Conn.(*proxyConn); ok {
+			proxy = pc.name
+		}
+	}
+	return p.op, p.addr, &stallError{op: p.op, waited: time.Since(p.since), heard: heard, proxy: proxy, bound: bound, cause: cause}
+}
+
+// proxyStderr is what the ProxyCommand of the stage's hop wrote to its
+// stderr, "" without one.
+func (p *progress) proxyStderr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tr != nil {
+		if pc, ok := p.tr.Conn.(*proxyConn); ok {
+			return pc.stderr.String()
+		}
+	}
+	return ""
 }
 
 // stallError says which stage got no answer, for how long, and what ended
@@ -122,6 +142,7 @@ type stallError struct {
 	op     Op
 	waited time.Duration
 	heard  bool   // the server had sent something on this hop (at least its version line)
+	proxy  string // the ProxyCommand's program when the hop is reached through one
 	bound  string // what ended the wait
 	cause  error
 }
@@ -145,6 +166,8 @@ func (e *stallError) what() string {
 	switch {
 	case e.op == OpConnect:
 		return "no answer to the TCP connect"
+	case e.op == OpHandshake && !e.heard && e.proxy != "":
+		return fmt.Sprintf("the ProxyCommand (%s) runs but sent no SSH version line", e.proxy)
 	case e.op == OpHandshake && !e.heard:
 		return "the server accepted the TCP connection but sent no SSH version line"
 	case e.op == OpHandshake:
@@ -161,6 +184,8 @@ func (e *stallError) hint() string {
 	switch {
 	case e.op == OpConnect:
 		return "no answer: a firewall drops the packets, or the address is wrong"
+	case e.op == OpHandshake && !e.heard && e.proxy != "":
+		return "the ProxyCommand did not connect, or waits for something (a prompt it cannot show, a hung bastion); run it by hand and see its stderr"
 	case e.op == OpHandshake && !e.heard:
 		return "something accepts TCP connections there but does not speak SSH: a wrong port, a port forward to a host that is down, a tarpit; or sshd is overloaded (MaxStartups); compare with ssh -v to the same address"
 	case e.op == OpHandshake:
@@ -209,7 +234,7 @@ func (d *Dialer) connect(ctx context.Context, pr *progress) (*sshConn, error) {
 			bound = contextBound(attempt) // the last waiter left
 		}
 		op, addr, stall := pr.stall(bound, ctx.Err())
-		return nil, d.newError(Error{Op: op, Addr: addr, Err: stall, Hint: stall.hint()})
+		return nil, d.newError(Error{Op: op, Addr: addr, Err: stall, Hint: stall.hint(), Stderr: pr.proxyStderr()})
 	}
 	return sc, err
 }
@@ -273,9 +298,17 @@ func (d *Dialer) dialHop(ctx context.Context, pr *progress, ep *endpoint, via []
 	start := time.Now()
 	var raw net.Conn
 	var err error
-	if len(via) == 0 {
+	switch {
+	case len(via) == 0 && ep.proxyCommand != "":
+		pc, err := d.startProxy(ctx, ep)
+		if err != nil {
+			return nil, d.newError(Error{Op: OpProxy, Addr: ep.addr(), Err: err,
+				Hint: "the ProxyCommand could not be started: is " + proxyShell + " there?"})
+		}
+		return &watchConn{Conn: pc}, nil
+	case len(via) == 0:
 		raw, err = d.dialTCP(ctx, "tcp", ep.addr())
-	} else {
+	default:
 		raw, err = via[len(via)-1].DialContext(ctx, "tcp", ep.addr())
 	}
 	if err != nil {
@@ -327,7 +360,8 @@ func (h *hostKeyOutcome) get() (error, bool) {
 // handshake runs the SSH handshake and authentication for ep over tr.
 func (d *Dialer) handshake(ctx context.Context, pr *progress, tr *watchConn, ep *endpoint, final bool) (*ssh.Client, error) {
 	pr.set(OpHandshake, ep.addr(), tr)
-	check, algos, err := d.hostKeys(ep.addr(), ep.knownHosts)
+	khAddr := ep.hostKeyAddr()
+	check, algos, err := d.hostKeys(khAddr, ep.knownHosts)
 	if err != nil {
 		tr.Close()
 		return nil, d.newError(Error{Op: OpHostKey, Addr: ep.addr(), Err: err,
@@ -341,7 +375,9 @@ func (d *Dialer) handshake(ctx context.Context, pr *progress, tr *watchConn, ep 
 		User: ep.user,
 		Auth: methods,
 		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-			err := check(hostname, remote, key)
+			// hostname is ep.addr(); the key is known under the
+			// HostKeyAlias when there is one.
+			err := check(khAddr, remote, key)
 			hk.set(err)
 			if err == nil {
 				pr.set(OpAuth, ep.addr(), tr)
@@ -364,7 +400,7 @@ func (d *Dialer) handshake(ctx context.Context, pr *progress, tr *watchConn, ep 
 		err = ctx.Err()
 	}
 	if err != nil {
-		return nil, d.handshakeErr(ctx, ep, &hk, rec, err)
+		return nil, d.handshakeErr(ctx, ep, tr, &hk, rec, err)
 	}
 	if final {
 		d.passwordAuthenticated()
@@ -376,11 +412,20 @@ func (d *Dialer) handshake(ctx context.Context, pr *progress, tr *watchConn, ep 
 // handshakeErr classifies a failed handshake: the host key check, the
 // authentication, or the handshake itself. A context that ended returns
 // the context's error, which connect turns into a stall error.
-func (d *Dialer) handshakeErr(ctx context.Context, ep *endpoint, hk *hostKeyOutcome, rec *authRecord, err error) error {
+func (d *Dialer) handshakeErr(ctx context.Context, ep *endpoint, tr *watchConn, hk *hostKeyOutcome, rec *authRecord, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	hostKeyErr, hostKeyOK := hk.get()
+	// A ProxyCommand that closed its output before the host key was
+	// checked ended the handshake: its exit status and stderr say why.
+	// (x/crypto closed the conn, which waits until the command is reaped.)
+	pc, viaProxy := tr.Conn.(*proxyConn)
+	if viaProxy && hostKeyErr == nil && !hostKeyOK && errors.Is(tr.failed(), io.EOF) {
+		if status, ok := pc.exitStatus(); ok {
+			return d.proxyErr(ep, pc, status, err)
+		}
+	}
 	switch {
 	case hostKeyErr != nil:
 		// The typed hostkeys error, not x/crypto's wrapping of it: its

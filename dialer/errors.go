@@ -14,6 +14,7 @@ type Op string
 const (
 	OpParseURL  Op = "parse URL"
 	OpSSHConfig Op = "read ssh config"
+	OpProxy     Op = "ProxyCommand"
 	OpConnect   Op = "TCP connect"
 	OpHandshake Op = "SSH handshake"
 	OpHostKey   Op = "verify host key"
@@ -75,10 +76,13 @@ type Error struct {
 	// Hint says what to do about it; empty when there is nothing to add.
 	Hint string
 	// ExitStatus is the remote command's exit status for OpCommand
-	// errors, -1 when it was killed by a signal or is unknown.
+	// errors, and the ProxyCommand's for OpProxy errors; -1 when it was
+	// killed by a signal or is unknown.
 	ExitStatus int
 	// Stderr is the last 4 KiB of the remote command's standard error
-	// for OpCommand errors.
+	// for OpCommand errors, and of the ProxyCommand's for the errors of a
+	// connection through one (OpProxy, and a handshake that got no
+	// answer through it).
 	Stderr string
 }
 
@@ -103,7 +107,11 @@ func (e *Error) Error() string {
 		b.WriteString(e.Hint)
 	}
 	if e.Stderr != "" {
-		b.WriteString("; remote stderr (last 4 KiB): ")
+		if e.Op == OpCommand {
+			b.WriteString("; remote stderr (last 4 KiB): ")
+		} else {
+			b.WriteString("; ProxyCommand stderr (last 4 KiB): ")
+		}
 		b.WriteString(quoteStderr(e.Stderr))
 	}
 	return b.String()

@@ -1,6 +1,7 @@
 package dialer
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +25,8 @@ type endpoint struct {
 	identitiesOnly   bool
 	knownHosts       []string // nil: the HostKeyFunc's defaults
 	agentSocket      string   // "" means no agent
+	hostKeyAlias     string   // HostKeyAlias, lower case; "" for none
+	proxyCommand     string   // ProxyCommand with its tokens expanded; "" for none
 }
 
 // identityFile is a private key file to try.
@@ -34,6 +37,17 @@ type identityFile struct {
 
 func (e *endpoint) addr() string { return hostPort(e.host, e.port) }
 
+// hostKeyAddr is the name the host key is looked up and recorded under:
+// the HostKeyAlias alone (ssh writes it without a port,
+// get_hostfile_hostname_ipaddr in sshconnect.c; the default port makes
+// "alias:22" mean just "alias" in known_hosts), else host:port.
+func (e *endpoint) hostKeyAddr() string {
+	if e.hostKeyAlias != "" {
+		return hostPort(e.hostKeyAlias, 22)
+	}
+	return e.addr()
+}
+
 // destination is everything New resolved from the URL, ssh_config and
 // Config.
 type destination struct {
@@ -42,6 +56,7 @@ type destination struct {
 	socket  string     // remote daemon socket from the URL path
 	command string     // the quoted remote command for dial-stdio
 	notes   []string   // what the ssh_config reader skipped
+	home    string     // the local home directory, HOME for a ProxyCommand
 }
 
 // Where an endpoint's user name came from, as the authentication error
@@ -59,8 +74,7 @@ type resolver struct {
 	home      string
 	localUser string
 	reader    *sshConfigReader // nil when ssh_config is ignored
-	cfgPath   string
-	explicit  bool // cfgPath was named by Config.SSHConfigPath: it must exist
+	files     []configFile     // the ssh_config files, in the order they are read
 	getenv    func(string) string
 }
 
@@ -75,13 +89,33 @@ func newResolver(cfg *Config) (*resolver, error) {
 	}
 	r := &resolver{cfg: cfg, home: home, localUser: localUserName(), getenv: os.Getenv}
 	if !cfg.IgnoreSSHConfig {
-		r.cfgPath = filepath.Join(home, ".ssh", "config")
-		if cfg.SSHConfigPath != "" {
-			r.cfgPath, r.explicit = expandTilde(cfg.SSHConfigPath, home), true
-		}
+		r.files = configFiles(cfg, home)
 		r.reader = newSSHConfigReader(home, r.localUser)
 	}
 	return r, nil
+}
+
+// DefaultSystemSSHConfig is the system-wide ssh_config that ssh reads after
+// the user's file.
+const DefaultSystemSSHConfig = "/etc/ssh/ssh_config"
+
+// configFiles lists the ssh_config files to read, as ssh does: the user's
+// file, or the one named like ssh -F (which makes ssh skip the system
+// file), then the system-wide file.
+func configFiles(cfg *Config, home string) []configFile {
+	user := configFile{path: filepath.Join(home, ".ssh", "config")}
+	if cfg.SSHConfigPath != "" {
+		user = configFile{path: expandTilde(cfg.SSHConfigPath, home), required: true}
+	}
+	files := []configFile{user}
+	switch sys := cfg.SystemSSHConfigPath; {
+	case strings.EqualFold(sys, "none"):
+	case sys != "":
+		files = append(files, configFile{path: expandTilde(sys, home), required: true, system: true})
+	case cfg.SSHConfigPath == "":
+		files = append(files, configFile{path: DefaultSystemSSHConfig, system: true})
+	}
+	return files
 }
 
 // localUserName is the user OpenSSH logs in as when nothing names one: the
@@ -102,8 +136,8 @@ func (r *resolver) resolve(t *target) (*destination, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &destination{endpoint: *ep, socket: t.socket, notes: hc.Notes}
-	jump, err := proxyJump(hc, t.host)
+	d := &destination{endpoint: *ep, socket: t.socket, notes: hc.Notes, home: r.home}
+	jump, err := r.proxy(hc, &d.endpoint, t.host)
 	if err != nil {
 		return nil, err
 	}
@@ -116,18 +150,76 @@ func (r *resolver) resolve(t *target) (*destination, error) {
 	return d, nil
 }
 
-// proxyJump returns the ProxyJump list that hc sets for host ("" for none),
-// or an error when it sets a ProxyCommand: the dialer never runs local
-// commands, and ignoring one could reach a different host.
-func proxyJump(hc *hostConfig, host string) (string, error) {
-	if c := hc.ProxyCommand; c != "" && !strings.EqualFold(c, "none") {
-		return "", withHint(fmt.Errorf("ssh_config sets ProxyCommand for %s, and the dialer never runs local commands", host),
-			"use ProxyJump instead, or set Config.IgnoreSSHConfig")
-	}
+// proxy applies what hc says about reaching host: it returns the ProxyJump
+// list ("" for none), or sets ep.proxyCommand. The two exclude each other,
+// the first one set winning (see set); "none" for either means a direct
+// connection.
+func (r *resolver) proxy(hc *hostConfig, ep *endpoint, host string) (string, error) {
 	if j := hc.ProxyJump; j != "" && !strings.EqualFold(j, "none") {
 		return j, nil
 	}
+	c := hc.ProxyCommand
+	if c == "" || strings.EqualFold(c, "none") {
+		return "", nil
+	}
+	switch {
+	case r.cfg.RefuseProxyCommand:
+		return "", withHint(fmt.Errorf("ssh_config sets ProxyCommand for %s, and Config.RefuseProxyCommand forbids running local commands", host),
+			"use ProxyJump instead, or leave Config.RefuseProxyCommand unset")
+	case c == "-":
+		// ssh's own stdin and stdout as the transport (used under
+		// ssh -O proxy); a library has no such streams to give.
+		return "", withHint(fmt.Errorf("ssh_config sets ProxyCommand - for %s, which the dialer cannot use (it has no standard input and output of its own to give)", host),
+			"name a command, or use ProxyJump")
+	case strings.EqualFold(hc.ProxyUseFdpass, "yes"):
+		return "", withHint(fmt.Errorf("ssh_config sets ProxyUseFdpass yes for %s, which the dialer does not support", host),
+			"remove ProxyUseFdpass: the same command then works over its standard input and output")
+	}
+	cmd, err := expandProxyCommand(c, ep)
+	if err != nil {
+		return "", withHint(fmt.Errorf("ProxyCommand for %s: %w", host, err), configHint)
+	}
+	ep.proxyCommand = cmd
 	return "", nil
+}
+
+// expandProxyCommand expands the tokens of a ProxyCommand as ssh does
+// (expand_proxy_command in sshconnect.c): %h the host name (HostName
+// applied), %k the HostKeyAlias or else the name as given, %n the name as
+// given, %p the port, %r the remote user, %% a percent sign. Any other
+// token, and a lone % at the end, is an error, as in ssh's percent_expand.
+// Like ssh, it prepends "exec ", so that the shell is replaced by the
+// command and killing it ends the command.
+func expandProxyCommand(c string, ep *endpoint) (string, error) {
+	vals := map[byte]string{
+		'h': ep.host,
+		'k': cmp.Or(ep.hostKeyAlias, ep.alias),
+		'n': ep.alias,
+		'p': strconv.Itoa(ep.port),
+		'r': ep.user,
+	}
+	var b strings.Builder
+	b.WriteString("exec ")
+	for i := 0; i < len(c); i++ {
+		if c[i] != '%' {
+			b.WriteByte(c[i])
+			continue
+		}
+		i++
+		switch {
+		case i >= len(c):
+			return "", errors.New("a lone % at the end (write %% for a percent sign)")
+		case c[i] == '%':
+			b.WriteByte('%')
+		default:
+			v, ok := vals[c[i]]
+			if !ok {
+				return "", fmt.Errorf("unknown token %%%c (ssh knows %%h, %%k, %%n, %%p, %%r and %%%% there)", c[i])
+			}
+			b.WriteString(v)
+		}
+	}
+	return b.String(), nil
 }
 
 // maxJumpDepth bounds how many ProxyJump settings of first hops are
@@ -136,7 +228,7 @@ const maxJumpDepth = 16
 
 // jumps resolves a ProxyJump list, first hop first. As with ssh, which
 // reaches the last hop with "ssh -J <the others> -W ... <last>", only the
-// first hop's own ssh_config ProxyJump (or ProxyCommand) applies: a later
+// first hop's own ssh_config ProxyJump or ProxyCommand applies: a later
 // hop's is overridden by the hops before it.
 func (r *resolver) jumps(list string, notes *[]string, depth int) ([]endpoint, error) {
 	if depth >= maxJumpDepth {
@@ -155,7 +247,7 @@ func (r *resolver) jumps(list string, notes *[]string, depth int) ([]endpoint, e
 		}
 		*notes = append(*notes, jhc.Notes...)
 		if i == 0 {
-			before, err := r.firstHopJumps(jhc, hh, notes, depth)
+			before, err := r.firstHopProxy(jhc, jep, hh, notes, depth)
 			if err != nil {
 				return nil, err
 			}
@@ -166,9 +258,10 @@ func (r *resolver) jumps(list string, notes *[]string, depth int) ([]endpoint, e
 	return out, nil
 }
 
-// firstHopJumps resolves the first hop's own ProxyJump, if it has one.
-func (r *resolver) firstHopJumps(hc *hostConfig, host string, notes *[]string, depth int) ([]endpoint, error) {
-	j, err := proxyJump(hc, "the ProxyJump host "+host)
+// firstHopProxy applies the first hop's own ProxyJump or ProxyCommand:
+// it returns the hops before it, or sets its proxyCommand.
+func (r *resolver) firstHopProxy(hc *hostConfig, ep *endpoint, host string, notes *[]string, depth int) ([]endpoint, error) {
+	j, err := r.proxy(hc, ep, "the ProxyJump host "+host)
 	if err != nil || j == "" {
 		return nil, err
 	}
@@ -198,6 +291,7 @@ func (r *resolver) endpoint(alias, explicitUser, explicitFrom string, explicitPo
 	ep.identitiesOnly = strings.EqualFold(hc.IdentitiesOnly, "yes")
 	ep.knownHosts = r.knownHosts(hc, tokens)
 	ep.agentSocket = r.agentSocket(hc, tokens)
+	ep.hostKeyAlias = strings.ToLower(hc.HostKeyAlias) // as ssh.c does
 	return ep, hc, nil
 }
 
@@ -210,7 +304,7 @@ func (r *resolver) hostConfig(alias, explicitUser string) (*hostConfig, error) {
 	if r.reader == nil {
 		return &hostConfig{}, nil
 	}
-	hc, err := r.reader.read(r.cfgPath, alias, explicitUser, r.explicit)
+	hc, err := r.reader.readAll(r.files, alias, explicitUser)
 	if err != nil {
 		return nil, withHint(err, configHint)
 	}

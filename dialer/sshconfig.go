@@ -26,7 +26,9 @@ type hostConfig struct {
 	UserKnownHostsFiles   []string
 	GlobalKnownHostsFiles []string
 	ProxyJump             string
-	ProxyCommand          string
+	ProxyCommand          string // the rest of the line as written, as OpenSSH keeps it
+	ProxyUseFdpass        string
+	HostKeyAlias          string
 
 	// Notes explains what was skipped (Match blocks that cannot be
 	// evaluated without running something); for debug logs.
@@ -56,6 +58,10 @@ type sshConfigReader struct {
 	glob      func(string) ([]string, error)
 }
 
+// systemConfigDir is where OpenSSH keeps the system-wide ssh_config
+// (SSHDIR); relative Include paths in that file are taken from it.
+const systemConfigDir = "/etc/ssh"
+
 // maxIncludeDepth is OpenSSH's READCONF_MAX_DEPTH.
 const maxIncludeDepth = 16
 
@@ -66,17 +72,35 @@ var errConfigLoop = errors.New("dialer: include files nested more than 16 levels
 type resolveState struct {
 	alias   string // the host as written in the URL
 	urlUser string // the user from the URL, "" if none
+	system  bool   // reading the system-wide file (and what it includes)
 	hc      hostConfig
+}
+
+// configFile is one top-level ssh_config file to read.
+type configFile struct {
+	path     string
+	required bool // named by the program: it must exist, as for ssh -F
+	system   bool // the system-wide file: relative Include paths are under /etc/ssh
 }
 
 // read evaluates the file at path for alias. A missing file yields an empty
 // hostConfig, unless required: a file the program named must exist, as
 // for ssh -F ("Can't open user config file").
 func (r *sshConfigReader) read(path, alias, urlUser string, required bool) (*hostConfig, error) {
+	return r.readAll([]configFile{{path: path, required: required}}, alias, urlUser)
+}
+
+// readAll evaluates files in order for alias, the first value of a
+// keyword in any of them winning: ssh reads the user's file and then the
+// system-wide one (ssh.c process_config_files).
+func (r *sshConfigReader) readAll(files []configFile, alias, urlUser string) (*hostConfig, error) {
 	st := &resolveState{alias: alias, urlUser: urlUser}
-	if err := r.readFileAt(st, path, 0, true); err != nil {
-		if required || !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+	for _, f := range files {
+		st.system = f.system
+		if err := r.readFileAt(st, f.path, 0, true); err != nil {
+			if f.required || !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
 		}
 	}
 	return &st.hc, nil
@@ -150,15 +174,21 @@ func (r *sshConfigReader) evaluate(st *resolveState, path, data string, depth in
 		if len(args) == 0 {
 			continue
 		}
-		set(st, key, args)
+		set(st, key, args, rawValue(line))
 	}
 	return nil
 }
 
 func (r *sshConfigReader) include(st *resolveState, pattern string, depth int) error {
+	// Relative paths are under ~/.ssh in the user's file and under
+	// /etc/ssh in the system-wide one (ssh_config(5), Include).
 	p := expandTilde(pattern, r.home)
 	if !filepath.IsAbs(p) {
-		p = filepath.Join(r.home, ".ssh", p)
+		dir := filepath.Join(r.home, ".ssh")
+		if st.system {
+			dir = systemConfigDir
+		}
+		p = filepath.Join(dir, p)
 	}
 	matches, err := r.glob(p)
 	if err != nil {
@@ -172,8 +202,9 @@ func (r *sshConfigReader) include(st *resolveState, pattern string, depth int) e
 	return nil
 }
 
-// set records the first value of a keyword; list keywords accumulate.
-func set(st *resolveState, key string, args []string) {
+// set records the first value of a keyword; list keywords accumulate. raw
+// is the rest of the line, for the keywords OpenSSH keeps unsplit.
+func set(st *resolveState, key string, args []string, raw string) {
 	hc := &st.hc
 	first := func(dst *string) {
 		if *dst == "" {
@@ -210,10 +241,19 @@ func set(st *resolveState, key string, args []string) {
 		if hc.ProxyCommand == "" {
 			first(&hc.ProxyJump)
 		}
+	// The command is the rest of the line, quotes and all, for
+	// /bin/sh -c (readconf.c parse_command), not the split arguments.
+	// OpenSSH 9.2 also lets a "ProxyJump none" hide a later ProxyCommand;
+	// OpenSSH 9.8 and later no longer do, and the dialer follows the 9.2
+	// client that ssh -G checks it against.
 	case "proxycommand":
-		if hc.ProxyJump == "" {
-			first(&hc.ProxyCommand)
+		if hc.ProxyJump == "" && hc.ProxyCommand == "" {
+			hc.ProxyCommand = raw
 		}
+	case "proxyusefdpass":
+		first(&hc.ProxyUseFdpass)
+	case "hostkeyalias":
+		first(&hc.HostKeyAlias)
 	}
 }
 
@@ -301,6 +341,19 @@ func splitConfigLine(line string) (string, []string, error) {
 	}
 	args, err := splitArgs(rest)
 	return key, args, err
+}
+
+// rawValue is the rest of an ssh_config line after its keyword and the
+// blanks or '=' that follow it, without trailing white space: the value
+// OpenSSH keeps for ProxyCommand (process_config_line_depth and
+// parse_command in readconf.c).
+func rawValue(line string) string {
+	s := strings.TrimLeft(strings.TrimRight(line, " \t\r\f"), " \t")
+	end := strings.IndexAny(s, " \t=")
+	if end < 0 {
+		return ""
+	}
+	return strings.TrimLeft(s[end:], " \t=")
 }
 
 // splitArgs splits arguments on spaces and tabs, with double or single

@@ -47,8 +47,8 @@ Host *
 	assert.NotEmpty(t, hc.ProxyCommand)
 }
 
-// A ProxyJump host's own ProxyJump is followed, and its ProxyCommand is an
-// error rather than silently skipped, as for the destination. Checked with
+// A ProxyJump host's own ProxyJump is followed, and its ProxyCommand is
+// run to reach it rather than silently skipped. Checked with
 // ssh -v (OpenSSH 9.2): t goes outer -> hopA -> t; t2 goes outer -> hopA ->
 // hopB -> t2 (hopB's own ProxyJump is overridden by the -J before it).
 func TestResolveJumpHostsOwnProxySettings(t *testing.T) {
@@ -75,7 +75,7 @@ Host loop1
 Host loop2
   ProxyJump loop1
 `), 0o600))
-	r, err := newResolver(&Config{HomeDir: home})
+	r, err := newResolver(&Config{HomeDir: home, SystemSSHConfigPath: "none"})
 	require.NoError(t, err)
 	addrs := func(d *destination) []string {
 		var out []string
@@ -93,11 +93,64 @@ Host loop2
 	require.NoError(t, err)
 	assert.Equal(t, []string{"192.0.2.1:22", "hopA:22", "hopB:22"}, addrs(d))
 
-	_, err = r.resolve(&target{host: "viacmd"})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "ProxyCommand")
+	// The first hop's own ProxyCommand reaches it, as ssh -J runs
+	// "ssh -W ... cmdhop", which applies cmdhop's ProxyCommand.
+	d, err = r.resolve(&target{host: "viacmd"})
+	require.NoError(t, err)
+	require.Len(t, d.jumps, 1)
+	assert.Equal(t, "exec nc cmdhop 22", d.jumps[0].proxyCommand)
+	assert.Empty(t, d.proxyCommand)
 
 	_, err = r.resolve(&target{host: "loop1"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "nested")
+}
+
+// ProxyCommand keeps the rest of its line, quotes included, for
+// /bin/sh -c (readconf.c parse_command), and its tokens are expanded as
+// ssh's expand_proxy_command does, with "exec " in front.
+func TestProxyCommandValueAndTokens(t *testing.T) {
+	r := memReader("/home/alice", map[string]string{"/cfg": `
+Host quoted
+  ProxyCommand=  ssh -W "[%h]:%p" 'bastion one'   
+Host tokens
+  HostName 127.0.0.1
+  Port 2200
+  User deploy
+  HostKeyAlias Box
+  ProxyCommand printf '%%s %h %p %r %n %k'
+Host unknown
+  ProxyCommand nc %h %p %C
+Host trailing
+  ProxyCommand nc %h %
+Host none
+  ProxyCommand none
+  ProxyJump 127.0.0.1
+`})
+	hc, err := r.read("/cfg", "quoted", "", false)
+	require.NoError(t, err)
+	assert.Equal(t, `ssh -W "[%h]:%p" 'bastion one'`, hc.ProxyCommand)
+
+	hc, err = r.read("/cfg", "none", "", false)
+	require.NoError(t, err)
+	assert.Equal(t, "none", hc.ProxyCommand)
+	assert.Equal(t, "", hc.ProxyJump, "ProxyCommand none set first hides the later ProxyJump")
+
+	home := t.TempDir()
+	res := &resolver{cfg: &Config{}, home: home, localUser: "alice", reader: r, files: []configFile{{path: "/cfg"}}, getenv: func(string) string { return "" }}
+	d, err := res.resolve(&target{host: "tokens"})
+	require.NoError(t, err)
+	assert.Equal(t, "exec printf '%s 127.0.0.1 2200 deploy tokens box'", d.proxyCommand)
+	assert.Equal(t, "box", d.hostKeyAlias)
+
+	d, err = res.resolve(&target{host: "none"})
+	require.NoError(t, err)
+	assert.Equal(t, "", d.proxyCommand)
+	assert.Empty(t, d.jumps)
+
+	for _, host := range []string{"unknown", "trailing"} {
+		_, err = res.resolve(&target{host: host})
+		require.Error(t, err, host)
+		assert.Contains(t, err.Error(), "ProxyCommand for "+host)
+	}
 }

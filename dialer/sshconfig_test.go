@@ -236,7 +236,7 @@ Host jump1
 Host cmd
   ProxyCommand nc %h %p
 `), 0o600))
-	r, err := newResolver(&Config{HomeDir: home})
+	r, err := newResolver(&Config{HomeDir: home, SystemSSHConfigPath: "none"})
 	require.NoError(t, err)
 	r.getenv = func(string) string { return "/agent.sock" }
 
@@ -259,9 +259,10 @@ Host cmd
 	assert.Equal(t, "prod.internal:22", d.addr(), "the URL port wins")
 	assert.Equal(t, "ops", d.user)
 
-	_, err = r.resolve(&target{host: "cmd"})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "ProxyCommand")
+	d, err = r.resolve(&target{host: "cmd"})
+	require.NoError(t, err)
+	assert.Equal(t, "exec nc cmd 22", d.proxyCommand)
+	assert.Empty(t, d.jumps)
 
 	// Defaults without a config entry.
 	d, err = r.resolve(&target{host: "plain"})

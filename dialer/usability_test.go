@@ -96,8 +96,8 @@ func TestHintsCarryTheAdvice(t *testing.T) {
 			cfg.KnownHostsFiles = []string{filepath.Join(t.TempDir(), "empty")}
 			return cfg
 		}, dialer.OpHostKey, "hostkeys.AcceptNew"},
-		{"ProxyCommand", "ssh://viacmd", func(t *testing.T) *dialer.Config {
-			return &dialer.Config{HomeDir: home}
+		{"ProxyCommand refused", "ssh://viacmd", func(t *testing.T) *dialer.Config {
+			return &dialer.Config{HomeDir: home, SystemSSHConfigPath: "none", RefuseProxyCommand: true}
 		}, dialer.OpSSHConfig, "use ProxyJump instead"},
 		{"password with a slash", "ssh://u:pa/ss@127.0.0.1", func(t *testing.T) *dialer.Config {
 			return srv.Config(t)
