@@ -29,14 +29,14 @@ import (
 // server is everything docker-sshd runs, built and checked before anything
 // listens, so that a bad setting never half-starts it.
 type server struct {
-	log    *slog.Logger
-	docker *client.Client
-	bridge *execbridge.Server
-	sshLn  net.Listener
-	httpLn net.Listener // nil when HTTP_ENABLED=false
-	http   *http.Server
-	web    *web // nil when HTTP_ENABLED=false
-	grace  time.Duration
+	log     *slog.Logger
+	engines []*engine // the Docker Engines, closed at the end
+	bridge  *execbridge.Server
+	sshLn   net.Listener
+	httpLn  net.Listener // nil when HTTP_ENABLED=false
+	http    *http.Server
+	web     *web // nil when HTTP_ENABLED=false
+	grace   time.Duration
 }
 
 const defaultKeyPathDoc = "/var/lib/dockssh/ssh_host_ed25519_key as root, else ~/.local/state/dockssh/ssh_host_ed25519_key"
@@ -86,7 +86,7 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 	if err != nil {
 		return nil, err
 	}
-	n, err := parseInts(o, "PORT", "HTTP_PORT", "MAX_SESSIONS", "MAX_HANDSHAKES")
+	n, err := parseInts(o, "PORT", "HTTP_PORT", "MAX_SESSIONS", "MAX_HANDSHAKES", "ENDPOINT_MAX_SESSIONS")
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,11 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 	if err != nil {
 		return nil, err
 	}
-	if len(filters) == 0 && o["CONTAINER"] == "" && routing == execbridge.RoutingOff {
+	endpoints, err := parseEndpoints(o["ENDPOINTS"], o["ENDPOINTS_FILE"])
+	if err != nil {
+		return nil, err
+	}
+	if endpoints == nil && len(filters) == 0 && o["CONTAINER"] == "" && routing == execbridge.RoutingOff {
 		return nil, errors.New("no target: set FILTERS or CONTAINER (or ROUTING to let the user name choose)")
 	}
 
@@ -115,33 +119,37 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 		return nil, err
 	}
 
-	docker, err := client.New(client.FromEnv)
-	if err != nil {
-		return nil, fmt.Errorf("the Docker client: %w", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, err = docker.Ping(pctx, client.PingOptions{})
-	cancel()
-	if err != nil {
-		docker.Close()
-		return nil, fmt.Errorf("cannot reach the Docker Engine at %s: %w", docker.DaemonHost(), err)
-	}
-
 	helper, err := sftpHelper(o["SFTP_HELPER"], log)
 	if err != nil {
-		docker.Close()
+		return nil, err
+	}
+	s := &server{log: log, grace: d["SHUTDOWN_GRACE"]}
+	fs := fleetSettings{
+		filters:         filters,
+		container:       o["CONTAINER"],
+		routing:         routing,
+		allowLabel:      o["ALLOW_LABEL"],
+		refuseAmbiguous: b["REFUSE_AMBIGUOUS"],
+		maxSessions:     n["ENDPOINT_MAX_SESSIONS"],
+		sftpHelper:      helper,
+		ssh:             sshClientSettings{configFile: o["SSH_CONFIG"], knownHosts: splitFiles(o["SSH_KNOWN_HOSTS"]), identity: o["SSH_IDENTITY"], log: log},
+	}
+	var backend execbridge.Backend
+	var resolver execbridge.Resolver
+	if endpoints == nil {
+		backend, resolver, err = s.singleEngine(ctx, fs)
+	} else {
+		var fleet *execbridge.Fleet
+		fleet, s.engines, err = newFleet(ctx, endpoints, fs, log)
+		backend, resolver = fleet, fleet
+	}
+	if err != nil {
+		s.closeEngines()
 		return nil, err
 	}
 	bcfg := &execbridge.Config{
-		Backend: execbridge.NewDockerBackend(docker, &execbridge.DockerConfig{Logger: log, SFTPHelper: helper}),
-		Resolver: &execbridge.DockerResolver{
-			Client:          docker,
-			Filters:         filters,
-			Container:       o["CONTAINER"],
-			Routing:         routing,
-			AllowLabel:      o["ALLOW_LABEL"],
-			RefuseAmbiguous: b["REFUSE_AMBIGUOUS"],
-		},
+		Backend:           backend,
+		Resolver:          resolver,
 		Shell:             o["CONTAINER_SHELL"],
 		User:              o["SHELL_USER"],
 		Banner:            o["BANNER"],
@@ -155,7 +163,7 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 	}
 	bridge, err := execbridge.New(bcfg)
 	if err != nil {
-		docker.Close()
+		s.closeEngines()
 		return nil, err
 	}
 
@@ -163,13 +171,12 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 	auth.Apply(sc)
 	hk, err := modernHostKey(hostKey, b["LEGACY_ALGORITHMS"])
 	if err != nil {
-		docker.Close()
+		s.closeEngines()
 		return nil, fmt.Errorf("host key: %w", err)
 	}
 	sc.AddHostKey(hk)
 	execbridge.SetAlgorithms(sc, b["LEGACY_ALGORITHMS"])
 
-	s := &server{log: log, docker: docker, grace: d["SHUTDOWN_GRACE"]}
 	s.bridge = &execbridge.Server{
 		Bridge:           bridge,
 		SSHConfig:        sc,
@@ -182,21 +189,21 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 	// fails the start with nothing left running.
 	addr := net.JoinHostPort(o["IP"], strconv.Itoa(n["PORT"]))
 	if s.sshLn, err = net.Listen("tcp", addr); err != nil {
-		docker.Close()
+		s.closeEngines()
 		return nil, fmt.Errorf("cannot listen for SSH on %s: %w", addr, unwrapOp(err))
 	}
 	if b["HTTP_ENABLED"] {
 		haddr := net.JoinHostPort(o["IP"], strconv.Itoa(n["HTTP_PORT"]))
 		if s.httpLn, err = net.Listen("tcp", haddr); err != nil {
 			s.sshLn.Close()
-			docker.Close()
+			s.closeEngines()
 			return nil, fmt.Errorf("cannot listen for HTTP on %s: %w", haddr, unwrapOp(err))
 		}
 		s.web, err = newWeb(o, auth, sc, bridge, publicURL(s.httpLn.Addr()), log)
 		if err != nil {
 			s.sshLn.Close()
 			s.httpLn.Close()
-			docker.Close()
+			s.closeEngines()
 			return nil, err
 		}
 		s.http = &http.Server{Handler: s.web.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -205,13 +212,58 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 		"ssh", s.sshLn.Addr().String(),
 		"http", httpAddr(s.httpLn),
 		"host_key", ssh.FingerprintSHA256(hostKey.PublicKey()),
-		"docker", docker.DaemonHost())
+		"docker", s.engineNames())
 	if s.web != nil && s.web.loginURL != "" {
 		// Straight to the operator, not through the log: the token in
 		// it is a credential, and the log masks credentials.
 		fmt.Fprintf(stderr, "docker-sshd: web terminal login (keep it secret; valid until restart): %s\n", s.web.loginURL)
 	}
 	return s, nil
+}
+
+// singleEngine is docker-ssh's set-up: one engine, found as the Docker CLI
+// finds it, which must answer at start.
+func (s *server) singleEngine(ctx context.Context, fs fleetSettings) (execbridge.Backend, execbridge.Resolver, error) {
+	docker, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the Docker client: %w", err)
+	}
+	s.engines = []*engine{{name: "local", url: docker.DaemonHost(), client: docker}}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err = docker.Ping(pctx, client.PingOptions{})
+	cancel()
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot reach the Docker Engine at %s: %w", docker.DaemonHost(), err)
+	}
+	backend := execbridge.NewDockerBackend(docker, &execbridge.DockerConfig{Logger: s.log, SFTPHelper: fs.sftpHelper})
+	resolver := &execbridge.DockerResolver{
+		Client:          docker,
+		Filters:         fs.filters,
+		Container:       fs.container,
+		Routing:         fs.routing,
+		AllowLabel:      fs.allowLabel,
+		RefuseAmbiguous: fs.refuseAmbiguous,
+	}
+	return backend, resolver, nil
+}
+
+func (s *server) closeEngines() {
+	for _, e := range s.engines {
+		e.Close()
+	}
+}
+
+// engineNames says where the engines are, for the start-up line: the one
+// engine's address, or the endpoints' names and URLs.
+func (s *server) engineNames() string {
+	if len(s.engines) == 1 && s.engines[0].dialer == nil {
+		return s.engines[0].url
+	}
+	names := make([]string, len(s.engines))
+	for i, e := range s.engines {
+		names[i] = e.name + "=" + e.url
+	}
+	return strings.Join(names, ",")
 }
 
 // publicURL is the web terminal's base URL for messages: the listener's
@@ -228,7 +280,7 @@ func publicURL(a net.Addr) string {
 // connections or sessions, running sessions get SHUTDOWN_GRACE to end,
 // then they and their processes in the containers are ended.
 func (s *server) serve(ctx context.Context) error {
-	defer s.docker.Close()
+	defer s.closeEngines()
 	errc := make(chan error, 2)
 	go func() { errc <- s.bridge.Serve(s.sshLn) }()
 	if s.http != nil {
