@@ -30,7 +30,7 @@ import (
 
 // fleetEnv is docker-sshd serving four endpoints of one Docker Engine:
 // "local" (the socket), "host-a" and "host-b" (two OpenSSH sshd containers
-// reached through package dialer) and "tls" (tcp:// with client
+// reached through package dialer, with dial-stdio and direct-streamlocal) and "tls" (tcp:// with client
 // certificates, through a TLS proxy to the socket). Each endpoint's filters
 // let it see its own target and the shared one, so where a session ran
 // tells which endpoint served it.
@@ -81,7 +81,9 @@ Host host-b
 	endpoints := map[string]any{"endpoints": []map[string]any{
 		{"name": "local", "url": "local", "filters": see(tok + "-local")},
 		{"name": "host-a", "url": "ssh://host-a", "filters": see(tok + "-a")},
-		{"name": "host-b", "url": "ssh://host-b", "filters": see(tok + "-b")},
+		// host-b reaches the socket with direct-streamlocal channels,
+		// host-a with docker system dial-stdio: both transports.
+		{"name": "host-b", "url": "ssh://host-b/var/run/docker.sock", "streamLocal": true, "filters": see(tok + "-b")},
 		{"name": "tls", "url": "tcp://" + tlsAddr, "tls": tlsFiles, "filters": map[string][]string{"name": {"^/" + tok + "-shared-"}}},
 	}}
 	js, err := json.Marshal(endpoints)
