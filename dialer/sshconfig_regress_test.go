@@ -154,3 +154,36 @@ Host none
 		assert.Contains(t, err.Error(), "ProxyCommand for "+host)
 	}
 }
+
+// The system-wide file is read after the user's, the first value in either
+// winning, and its relative Include paths are under /etc/ssh (ssh_config(5)).
+// ssh -F skips it, and so does SSHConfigPath unless SystemSSHConfigPath
+// names it.
+func TestSystemSSHConfig(t *testing.T) {
+	r := memReader("/home/alice", map[string]string{
+		"/home/alice/.ssh/config":              "Host box\n  User fromuser\n",
+		"/etc/ssh/ssh_config":                  "Include ssh_config.d/*.conf\nHost *\n  User fromsystem\n  Port 2200\n",
+		"/etc/ssh/ssh_config.d/a.conf":         "Host box\n  HostName 127.0.0.1\n",
+		"/home/alice/.ssh/ssh_config.d/a.conf": "Host box\n  HostName wrong\n",
+	})
+	cases := []struct {
+		name           string
+		cfg            Config
+		user, hostname string
+		port           string
+	}{
+		{"default: both files", Config{}, "fromuser", "127.0.0.1", "2200"},
+		{"none", Config{SystemSSHConfigPath: "none"}, "fromuser", "", ""},
+		{"SSHConfigPath skips it", Config{SSHConfigPath: "/home/alice/.ssh/config"}, "fromuser", "", ""},
+		{"SSHConfigPath and SystemSSHConfigPath", Config{SSHConfigPath: "/home/alice/.ssh/config", SystemSSHConfigPath: "/etc/ssh/ssh_config"}, "fromuser", "127.0.0.1", "2200"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hc, err := r.readAll(configFiles(&tc.cfg, "/home/alice"), "box", "")
+			require.NoError(t, err)
+			assert.Equal(t, []string{tc.user, tc.hostname, tc.port}, []string{hc.User, hc.HostName, hc.Port})
+		})
+	}
+	_, err := r.readAll(configFiles(&Config{SystemSSHConfigPath: "/etc/ssh/missing"}, "/home/alice"), "box", "")
+	assert.Error(t, err, "a system file the program names must exist")
+}
