@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +82,7 @@ func (a *authRecord) offer(signers []ssh.Signer) []ssh.Signer {
 // describeKey names a key as ssh -v does, and a certificate with its ID
 // and validity, so that an expired or wrong certificate shows.
 func describeKey(k ssh.PublicKey) string {
-	cert, ok := k.(*ssh.Certificate)
+	cert, ok := asCertificate(k)
 	if !ok {
 		return k.Type() + " " + ssh.FingerprintSHA256(k)
 	}
@@ -181,12 +182,49 @@ func (d *Dialer) authMethods(ctx context.Context, ep *endpoint, final bool, rec 
 // signers returns the keys to offer for ep, in OpenSSH's order: the
 // certificates (CertificateFile) first, then the agent's keys, then the
 // identity files' (ssh -v shows the same).
+//
+// Under IdentitiesOnly an agent key is offered only when it is one of the
+// identity files' keys (a certificate counting for its key, as ssh's
+// sshkey_equal_public does); the certificates of CertificateFile are still
+// paired with any key of the agent, as ssh finds their private keys there.
 func (d *Dialer) signers(ep *endpoint, ag *agentClient, rec *authRecord) []ssh.Signer {
 	fileSigners, filePubs := d.loadIdentities(ep, rec)
-	keys := ag.signers(ep.identitiesOnly, filePubs)
+	agentAll := ag.signers()
+	var keys []ssh.Signer
+	for _, s := range agentAll {
+		if !ep.identitiesOnly || filePubs[string(plainKey(s.PublicKey()).Marshal())] {
+			keys = append(keys, s)
+		}
+	}
 	keys = append(keys, fileSigners...)
-	certs := d.certificateSigners(ep, keys, rec)
+	certs := d.certificateSigners(ep, append(slices.Clip(fileSigners), agentAll...), rec)
 	return rec.offer(append(certs, keys...))
+}
+
+// plainKey is the key a certificate certifies, or k itself.
+func plainKey(k ssh.PublicKey) ssh.PublicKey {
+	if c, ok := asCertificate(k); ok {
+		return c.Key
+	}
+	return k
+}
+
+// asCertificate returns k as a certificate when it is one. The agent
+// client hands out its keys as *agent.Key, whose blob must be parsed to
+// see the certificate in it.
+func asCertificate(k ssh.PublicKey) (*ssh.Certificate, bool) {
+	if c, ok := k.(*ssh.Certificate); ok {
+		return c, true
+	}
+	if !strings.Contains(k.Type(), "-cert-v01@openssh.com") {
+		return nil, false
+	}
+	p, err := ssh.ParsePublicKey(k.Marshal())
+	if err != nil {
+		return nil, false
+	}
+	c, ok := p.(*ssh.Certificate)
+	return c, ok
 }
 
 // keyboardInteractive answers only the plain one-question, no-echo
@@ -216,9 +254,9 @@ type agentClient struct {
 	stop   func() bool
 }
 
-// signers returns the agent's keys, filtered by IdentitiesOnly to those of
-// the identity files (filePubs).
-func (a *agentClient) signers(identitiesOnly bool, filePubs map[string]bool) []ssh.Signer {
+// signers returns the agent's keys and certificates (ssh-add loads a
+// certificate found beside a key with it).
+func (a *agentClient) signers() []ssh.Signer {
 	if a.socket == "" {
 		a.rec.note("no SSH agent (SSH_AUTH_SOCK is unset or Config.AgentSocket is \"none\")", "")
 		return nil
@@ -241,13 +279,7 @@ func (a *agentClient) signers(identitiesOnly bool, filePubs map[string]bool) []s
 	if len(all) == 0 && err == nil {
 		a.rec.note("the SSH agent holds no keys", "add a key to the agent with ssh-add")
 	}
-	var out []ssh.Signer
-	for _, s := range all {
-		if !identitiesOnly || filePubs[string(s.PublicKey().Marshal())] {
-			out = append(out, s)
-		}
-	}
-	return out
+	return all
 }
 
 func (a *agentClient) close() {
@@ -369,10 +401,7 @@ func (d *Dialer) loadIdentities(ep *endpoint, rec *authRecord) ([]ssh.Signer, ma
 			continue
 		}
 		for _, s := range signers {
-			pubs[string(s.PublicKey().Marshal())] = true
-			if c, ok := s.PublicKey().(*ssh.Certificate); ok {
-				pubs[string(c.Key.Marshal())] = true
-			}
+			pubs[string(plainKey(s.PublicKey()).Marshal())] = true
 		}
 		out = append(out, signers...)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/dockssh/dockssh/dialer"
 )
@@ -124,4 +126,121 @@ func TestCertificateFile(t *testing.T) {
 		assert.Contains(t, msg, "missing-cert.pub: not found")
 		assert.Contains(t, de.Hint, "add the key that")
 	})
+}
+
+// startCertAgent serves an agent that holds priv with cert, as ssh-add
+// loads a key with the id-cert.pub beside it.
+func startCertAgent(tb testing.TB, priv ed25519.PrivateKey, cert *ssh.Certificate) string {
+	tb.Helper()
+	kr := agent.NewKeyring()
+	require.NoError(tb, kr.Add(agent.AddedKey{PrivateKey: priv, Certificate: cert}))
+	require.NoError(tb, kr.Add(agent.AddedKey{PrivateKey: priv}))
+	return serveUnix(tb, func(c net.Conn) { agent.ServeAgent(kr, c) }, nil)
+}
+
+// A certificate held by the agent is offered, and under IdentitiesOnly it
+// counts for its key: an IdentityFile naming the key (only its .pub is
+// there, the private key is in the agent) lets the agent's certificate
+// through, and a CertificateFile is paired with the agent's key though no
+// IdentityFile names it, as ssh does (pubkey_prepare in sshconnect2.c
+// matches agent keys against the certificate with sshkey_equal, which
+// compares the certified key).
+func TestCertificateFromAgentWithIdentitiesOnly(t *testing.T) {
+	t.Parallel()
+	srv := newFakeServer(t)
+	ca := newCA(t)
+	srv.set(func() { srv.userCA = ca.PublicKey() })
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	sshPub, err := ssh.NewPublicKey(pub)
+	require.NoError(t, err)
+	certPath := signUserCert(t, ca, sshPub, "agent-held", ssh.UserCert, ssh.CertTimeInfinity, "tester")
+	certKey, err := readCert(certPath)
+	require.NoError(t, err)
+
+	pubOnly := filepath.Join(t.TempDir(), "id_agent")
+	require.NoError(t, os.WriteFile(pubOnly+".pub", ssh.MarshalAuthorizedKey(sshPub), 0o600))
+
+	cases := []struct {
+		name     string
+		agent    string
+		identity string
+		certs    []string
+	}{
+		{"certificate in the agent", startCertAgent(t, priv, certKey), pubOnly, nil},
+		{"CertificateFile with the key in the agent", startAgentKeys(t, priv), filepath.Join(t.TempDir(), "id_other"), []string{certPath}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			home := t.TempDir()
+			cfgPath := filepath.Join(home, "ssh_config")
+			require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(
+				"Host box\n  HostName 127.0.0.1\n  Port %d\n  User tester\n  IdentitiesOnly yes\n  IdentityFile %s\n", srv.port, tc.identity)), 0o600))
+			d, err := dialer.New("ssh://box", &dialer.Config{HomeDir: home, SSHConfigPath: cfgPath,
+				KnownHostsFiles: []string{srv.knownHosts}, AgentSocket: tc.agent, CertificateFiles: tc.certs})
+			require.NoError(t, err)
+			defer d.Close()
+			c, err := d.DialContext(t.Context(), "tcp", "")
+			require.NoError(t, err)
+			c.Close()
+		})
+	}
+}
+
+// A certificate the server refuses (signed by a CA it does not trust) is
+// named in the authentication error with its key ID, principals and
+// validity, from a file and from the agent alike.
+func TestRefusedCertificateDescribed(t *testing.T) {
+	t.Parallel()
+	srv := newFakeServer(t)
+	srv.set(func() { srv.userCA = newCA(t).PublicKey() })
+	other := newCA(t)
+	before := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	sshPub, err := ssh.NewPublicKey(pub)
+	require.NoError(t, err)
+	agentCert, err := readCert(signUserCert(t, other, sshPub, "agent-2026", ssh.UserCert, uint64(before.Unix()), "tester"))
+	require.NoError(t, err)
+
+	cases := []struct {
+		name, id string
+		cfg      func(*dialer.Config)
+	}{
+		{"file", "laptop-2026", func(cfg *dialer.Config) {
+			cfg.CertificateFiles = []string{signUserCert(t, other, srv.clientKey.PublicKey(), "laptop-2026", ssh.UserCert, uint64(before.Unix()), "tester")}
+		}},
+		{"agent", "agent-2026", func(cfg *dialer.Config) {
+			cfg.AgentSocket = startCertAgent(t, priv, agentCert)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := srv.Config(t)
+			tc.cfg(cfg)
+			d := newDialer(t, srv, "", cfg)
+			_, err := d.DialContext(t.Context(), "tcp", "")
+			var de *dialer.Error
+			require.ErrorAs(t, err, &de)
+			assert.Equal(t, dialer.OpAuth, de.Op)
+			assert.Contains(t, err.Error(), fmt.Sprintf(`(certificate %q, principals ["tester"], valid until %s)`, tc.id, before.Format(time.RFC3339)))
+		})
+	}
+}
+
+func readCert(path string) (*ssh.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		return nil, err
+	}
+	return k.(*ssh.Certificate), nil
+}
+
+// startAgentKeys serves an agent that holds the plain keys.
+func startAgentKeys(tb testing.TB, keys ...ed25519.PrivateKey) string {
+	tb.Helper()
+	sock, _ := startAgent(tb, keys...)
+	return sock
 }
