@@ -102,6 +102,16 @@ type Config struct {
 	// Transport chooses how a conn reaches the remote daemon. The zero
 	// value, TransportDialStdio, runs "docker system dial-stdio".
 	Transport Transport
+	// DialAhead is how many dial-stdio conns the Dialer keeps open ahead
+	// of need, once a first DialContext succeeded, so that the next one
+	// finds the remote docker process already started rather than
+	// waiting about 90 ms for it (every exec attach, and every request
+	// that needs a new connection, pays that wait). Each spare holds a
+	// session on the server (counted against its MaxSessions) and an idle
+	// docker process; one unused for 30 seconds is replaced when next
+	// needed. It does not apply to TransportStreamLocal, whose conns open
+	// in one round trip. 0 means none.
+	DialAhead int
 
 	// MaxConnections bounds the SSH connections kept to the destination.
 	// One connection serves many conns; another is opened only when the

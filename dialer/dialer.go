@@ -32,6 +32,7 @@ type Dialer struct {
 	keepAliveCountMax int
 	closeGrace        time.Duration
 	keys              keyCache
+	spares            spares // conns opened ahead (Config.DialAhead)
 
 	khMu       sync.Mutex // guards knownHosts
 	knownHosts map[string]*hostkeys.KnownHosts
@@ -198,6 +199,12 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 			return nil, d.newError(Error{Op: OpSession, Err: err})
 		}
 		streamLocal := d.useStreamLocal()
+		if !streamLocal && d.cfg.DialAhead > 0 {
+			if c := d.takeSpare(); c != nil {
+				d.refill()
+				return c, nil
+			}
+		}
 		sc, err := d.pick(ctx, !streamLocal)
 		if err != nil {
 			return nil, err
@@ -205,6 +212,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		start := time.Now()
 		c, err := d.open(ctx, sc, streamLocal)
 		if err == nil {
+			if c.session && d.cfg.DialAhead > 0 {
+				d.refill()
+			}
 			return c, nil
 		}
 		var r *retryable
