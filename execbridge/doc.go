@@ -25,6 +25,12 @@
 //	...
 //	srv.Shutdown(ctx)
 //
+// A Fleet serves containers on several engines through one Bridge: it is
+// the Resolver and the Backend over named Endpoints (each a Backend and a
+// Resolver, for example of a Docker client that package dialer connects
+// over SSH), routes "alice+web1.host-a" to one of them, and fails only the
+// sessions of an endpoint that does not answer.
+//
 // A login's restrictions from authn (forced command, no-pty, environment
 // options, the restrict family) are enforced for every session; see
 // docs/execbridge.md for the security model and the routing syntax of SSH

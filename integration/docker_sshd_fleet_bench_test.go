@@ -43,6 +43,7 @@ func BenchmarkDockerSSHDFleet(b *testing.B) {
 				b.Fatalf("%s: %s", r.name, errOut)
 			}
 		}
+		channelsBefore := sessions(b, e.sshdA)
 		for range rounds {
 			for _, r := range routes {
 				start := time.Now()
@@ -57,6 +58,9 @@ func BenchmarkDockerSSHDFleet(b *testing.B) {
 				session[r.name] = append(session[r.name], time.Since(start))
 			}
 		}
+		// Each ssh:// connection the Docker client opens is an SSH
+		// channel, and with dial-stdio a docker process, on host-a.
+		b.ReportMetric(float64(sessions(b, e.sshdA)-channelsBefore)/(2*rounds), "host-a-channels/session")
 		for _, r := range routes {
 			l, s := median(login[r.name]), median(session[r.name]) // ms
 			b.ReportMetric(l, r.name+"-login-p50-ms")

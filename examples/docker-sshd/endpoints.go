@@ -173,7 +173,10 @@ func newEngine(s endpointSpec, ssh sshClientSettings) (*engine, error) {
 			IgnoreSSHConfig: ssh.configFile == "none",
 			KnownHostsFiles: ssh.knownHosts,
 			ConnectTimeout:  10 * time.Second,
-			Logger:          ssh.log.With("endpoint", s.Name),
+			// A session's exec attach needs a new stream: one opened
+			// ahead saves it the start of a remote docker process.
+			DialAhead: 1,
+			Logger:    ssh.log.With("endpoint", s.Name),
 		}
 		if ssh.configFile == "none" {
 			cfg.SSHConfigPath = ""
