@@ -84,7 +84,8 @@ Host host-b
 		// host-b reaches the socket with direct-streamlocal channels,
 		// host-a with docker system dial-stdio: both transports.
 		{"name": "host-b", "url": "ssh://host-b/var/run/docker.sock", "streamLocal": true, "filters": see(tok + "-b")},
-		{"name": "tls", "url": "tcp://" + tlsAddr, "tls": tlsFiles, "filters": map[string][]string{"name": {"^/" + tok + "-shared-"}}},
+		// tls selects by label, the others by name.
+		{"name": "tls", "url": "tcp://" + tlsAddr, "tls": tlsFiles, "filters": map[string][]string{"label": {"dockssh.target=" + tok + "-shared"}}},
 	}}
 	js, err := json.Marshal(endpoints)
 	require.NoError(tb, err)
