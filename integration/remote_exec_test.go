@@ -1,0 +1,270 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dockssh/dockssh/integration/internal/harness"
+)
+
+var remoteExecBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// remoteExecBinary builds examples/remote-exec once per test process.
+func remoteExecBinary(tb testing.TB) string {
+	tb.Helper()
+	remoteExecBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "remote-exec-test-")
+		if err != nil {
+			remoteExecBuild.err = err
+			return
+		}
+		atExit(func() { os.RemoveAll(dir) })
+		bin := filepath.Join(dir, "remote-exec")
+		cmd := exec.Command("go", "build", "-o", bin, "./examples/remote-exec")
+		cmd.Dir = harness.RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			remoteExecBuild.err = fmt.Errorf("go build ./examples/remote-exec: %v: %s", err, out)
+			return
+		}
+		remoteExecBuild.path = bin
+	})
+	require.NoError(tb, remoteExecBuild.err)
+	return remoteExecBuild.path
+}
+
+// remoteExecEnv runs examples/remote-exec against one sshd: an ssh_config
+// whose Host alias leads to it with the test's key and known_hosts, and a
+// HOME of its own.
+type remoteExecEnv struct {
+	bin, config string
+	env         []string
+}
+
+func newRemoteExecEnv(tb testing.TB, sshd *harness.SSHD) *remoteExecEnv {
+	tb.Helper()
+	config := writeFile(tb, "ssh_config", fmt.Sprintf(`Host remote-exec-test
+    HostName %s
+    Port %d
+    User %s
+    IdentityFile %s
+    IdentitiesOnly yes
+    IdentityAgent none
+    UserKnownHostsFile %s
+`, sshd.Host, sshd.Port, sshd.User, sshd.ClientKeyPath, sshd.WriteKnownHosts(tb)))
+	return &remoteExecEnv{bin: remoteExecBinary(tb), config: config, env: cleanEnv(tb)}
+}
+
+// argv is the command line of remote-exec with flags, then the container
+// and its command.
+func (e *remoteExecEnv) argv(flags []string, container string, cmd ...string) []string {
+	args := append([]string{e.bin, "-F", e.config}, flags...)
+	return append(append(args, "ssh://remote-exec-test", container), cmd...)
+}
+
+func (e *remoteExecEnv) cmd(tb testing.TB, flags []string, container string, cmd ...string) *exec.Cmd {
+	argv := e.argv(flags, container, cmd...)
+	c := exec.CommandContext(tb.Context(), argv[0], argv[1:]...)
+	c.Env = e.env
+	return c
+}
+
+// terminal runs remote-exec in tmux, between two `stty -a` of the
+// terminal it runs in, written to the returned files.
+func (e *remoteExecEnv) terminal(tb testing.TB, rows, cols int, flags []string, container string, cmd ...string) (term *tmuxTerm, before, after string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	before, after = filepath.Join(dir, "stty-before"), filepath.Join(dir, "stty-after")
+	script := `b=$1 a=$2; shift 2; stty -a >"$b"; "$@"; s=$?; stty -a >"$a"; exit $s`
+	argv := append([]string{"sh", "-c", script, "sh", before, after}, e.argv(flags, container, cmd...)...)
+	return newTmux(tb, rows, cols, argv, e.env), before, after
+}
+
+// assertSameTerminal checks that the terminal's settings (stty -a,
+// without its first line: speed and size) in the files before and after
+// are the same.
+func assertSameTerminal(tb testing.TB, before, after string) {
+	tb.Helper()
+	settings := func(path string) string {
+		s := readFile(tb, path)
+		require.Contains(tb, s, "\n", "stty -a in %s", path)
+		_, rest, _ := strings.Cut(s, "\n")
+		return rest
+	}
+	b := settings(before)
+	assert.Contains(tb, b, " icanon ", "the terminal was cooked before")
+	assert.Equal(tb, b, settings(after), "stty -a before and after remote-exec")
+}
+
+// remoteExecPID returns the process ID of remote-exec in the terminal:
+// the pane runs sh -c 'sh -c SCRIPT ...; echo $? >STATUS; ...', whose
+// child runs remote-exec as its own child.
+func (t *tmuxTerm) remoteExecPID() int {
+	t.tb.Helper()
+	pid := strings.TrimSpace(t.tmux("display-message", "-p", "-t", "0", "#{pane_pid}"))
+	for range 2 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%s/task/%s/children", pid, pid))
+		require.NoError(t.tb, err)
+		children := strings.Fields(string(b))
+		require.Len(t.tb, children, 1, "children of %s", pid)
+		pid = children[0]
+	}
+	n, err := strconv.Atoi(pid)
+	require.NoError(t.tb, err)
+	return n
+}
+
+// TestRemoteExec drives examples/remote-exec against the harness's sshd
+// and a Debian target: in a real terminal (tmux) and with pipes.
+func TestRemoteExec(t *testing.T) {
+	t.Parallel()
+	var (
+		wg     sync.WaitGroup
+		sshd   *harness.SSHD
+		target *harness.Target
+	)
+	wg.Go(func() { sshd = harness.StartSSHD(t, nil) })
+	wg.Go(func() { target = harness.StartDebian(t, "remote-exec") })
+	wg.Wait()
+	if sshd == nil || target == nil {
+		t.FailNow()
+	}
+	d := dockerBackendTarget{Target: target, debian: true}
+	e := newRemoteExecEnv(t, sshd)
+
+	t.Run("terminal", func(t *testing.T) {
+		t.Parallel()
+		term, before, after := e.terminal(t, 40, 120, nil, target.Name, "sh")
+		term.typeLine("stty size; echo $((6*7))")
+		term.waitScreen("40 120")
+		term.waitScreen("42")
+		term.tmux("resize-window", "-t", "0", "-x", "100", "-y", "30")
+		// The window change travels beside the typed keys, as an Engine
+		// call of its own: ask until the new size shows.
+		term.typeUntil("stty size", "30 100")
+		term.typeLine("exit 3")
+		if got := term.exitStatus(); got != "3" {
+			t.Errorf("remote-exec exit status %s, want 3; screen:\n%s", got, term.screen())
+		}
+		assertSameTerminal(t, before, after)
+	})
+
+	t.Run("hangup ends the command", func(t *testing.T) {
+		t.Parallel()
+		sleep := uniqueSleep(t)
+		term, before, after := e.terminal(t, 24, 80, nil, target.Name, "sh")
+		term.typeLine("sleep " + sleep)
+		waitProcess(t, d, "sleep "+sleep)
+		// What closing the terminal sends it.
+		require.NoError(t, syscall.Kill(term.remoteExecPID(), syscall.SIGHUP))
+		assert.Equal(t, "129", term.exitStatus(), "exit status after SIGHUP")
+		waitNoProcess(t, d, "sleep "+sleep)
+		assertSameTerminal(t, before, after)
+	})
+
+	t.Run("detach keys", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct {
+			name  string
+			flags []string
+			keys  []string
+		}{
+			{"default", nil, []string{"C-p", "C-q"}},
+			{"custom", []string{"-detach-keys", "ctrl-x,d"}, []string{"C-x", "d"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				sleep := uniqueSleep(t)
+				term, before, after := e.terminal(t, 24, 80, tc.flags, target.Name, "sh")
+				term.typeLine("sleep " + sleep)
+				waitProcess(t, d, "sleep "+sleep)
+				term.send(tc.keys...)
+				assert.Equal(t, "0", term.exitStatus(), "exit status after detaching; screen:\n%s", term.screen())
+				term.waitScreen("remote-exec: detached")
+				// remote-exec returns once the watchdog has read the
+				// detach: had it hung up, the sleep would be gone.
+				assert.NotEmpty(t, d.processesWith(t, "sleep "+sleep), "the command runs on after a detach")
+				assertSameTerminal(t, before, after)
+				d.kill(t, "sleep "+sleep)
+			})
+		}
+	})
+
+	t.Run("pipes", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct {
+			name           string
+			flags          []string
+			container      string
+			cmd            []string
+			stdin          string
+			stdout, stderr string
+			status         int
+		}{
+			{name: "cat", flags: []string{"-i"}, container: target.Name, cmd: []string{"cat"}, stdin: "hi\n", stdout: "hi\n"},
+			{name: "stderr apart and the status", flags: []string{"-i"}, container: target.Name,
+				cmd: []string{"sh", "-c", "cat; echo oops >&2; exit 4"}, stdin: "in\n", stdout: "in\n", stderr: "oops\n", status: 4},
+			{name: "no stdin without -i", container: target.Name, cmd: []string{"sh", "-c", "cat; echo done"}, stdin: "unread\n", stdout: "done\n"},
+			{name: "unknown container", container: "no-such-container-" + uniqueSleep(t), cmd: []string{"true"},
+				stderr: "remote-exec: no container \"no-such-container-", status: 255},
+			{name: "unknown command", container: target.Name, cmd: []string{"no-such-command"},
+				stdout: "no-such-command", stderr: "remote-exec: no-such-command could not be started in " + target.Name, status: 126},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				stdout, stderr, status := runCmd(t, e.cmd(t, tc.flags, tc.container, tc.cmd...), []byte(tc.stdin))
+				assert.Equal(t, tc.status, status, "exit status; stdout %q, stderr %q", stdout, stderr)
+				if tc.status == 126 {
+					assert.Contains(t, stdout, tc.stdout, "the engine's reason")
+				} else {
+					assert.Equal(t, tc.stdout, stdout)
+				}
+				if tc.stderr == "" {
+					assert.Empty(t, stderr)
+				} else {
+					assert.Contains(t, stderr, tc.stderr)
+				}
+			})
+		}
+	})
+}
+
+// TestRemoteExecLinkDies cuts the SSH connection under a running
+// remote-exec (sshd's process for it is killed): the command in the
+// container is ended and remote-exec says why it stopped.
+func TestRemoteExecLinkDies(t *testing.T) {
+	t.Parallel()
+	var (
+		wg     sync.WaitGroup
+		sshd   *harness.SSHD
+		target *harness.Target
+	)
+	wg.Go(func() { sshd = harness.StartSSHD(t, nil) })
+	wg.Go(func() { target = harness.StartDebian(t, "remote-exec-link") })
+	wg.Wait()
+	if sshd == nil || target == nil {
+		t.FailNow()
+	}
+	d := dockerBackendTarget{Target: target, debian: true}
+	e := newRemoteExecEnv(t, sshd)
+	sleep := uniqueSleep(t)
+	term, before, after := e.terminal(t, 24, 80, nil, target.Name, "sh")
+	term.typeLine("sleep " + sleep)
+	waitProcess(t, d, "sleep "+sleep)
+	sshd.Exec(t, "pkill", "-KILL", "-f", "^sshd: "+sshd.User+"@")
+	assert.Equal(t, "255", term.exitStatus(), "exit status after the link died; screen:\n%s", term.screen())
+	waitNoProcess(t, d, "sleep "+sleep)
+	term.waitScreen("remote-exec: the connection to the command broke")
+	assertSameTerminal(t, before, after)
+}
