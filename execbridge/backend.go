@@ -117,6 +117,11 @@ type ExitError struct {
 	// Signal is the name of the signal that ended the process, without
 	// "SIG", when the backend can tell; empty otherwise.
 	Signal string
+	// TargetStopped reports that the target itself stopped while the
+	// process ran (a container stopped or killed, a Swarm task
+	// rescheduled), which is what ended the process, when the backend
+	// can tell.
+	TargetStopped bool
 }
 
 // Error describes the exit like a shell would.

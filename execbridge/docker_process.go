@@ -246,7 +246,7 @@ func (p *dockerProcess) Wait(ctx context.Context) error {
 			return fmt.Errorf("execbridge: exit status of the process in %s: %w", p.target, engineError(err))
 		}
 		if !in.Running {
-			return p.setExit(in.ExitCode)
+			return p.setExit(in.ExitCode, p.targetStopped(ctx, in.ExitCode))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("execbridge: exit status of the process in %s: still running %v after its output ended", p.target, exitTimeout)
@@ -258,14 +258,39 @@ func (p *dockerProcess) Wait(ctx context.Context) error {
 }
 
 // setExit records the exit status and returns Wait's result for it.
-func (p *dockerProcess) setExit(code int) error {
+func (p *dockerProcess) setExit(code int, targetStopped bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.exited {
 		p.exited = true
 		p.waitErr = exitResult(code, p.signals)
+		var ee *ExitError
+		if errors.As(p.waitErr, &ee) {
+			ee.TargetStopped = targetStopped
+		}
 	}
 	return p.waitErr
+}
+
+// targetStopped reports whether a death by a signal this backend did not
+// deliver (status code) came with the end of the container (docker stop or
+// kill, a Swarm task rescheduled): one inspect, only then. An inspect
+// error says nothing sure, so it counts as no.
+func (p *dockerProcess) targetStopped(ctx context.Context, code int) bool {
+	p.mu.Lock()
+	_, delivered := p.signals[code-128]
+	p.mu.Unlock()
+	if code <= 128 || delivered {
+		return false
+	}
+	ci, ok := p.b.c.(interface {
+		ContainerInspect(ctx context.Context, containerID string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+	})
+	if !ok {
+		return false
+	}
+	in, err := ci.ContainerInspect(ctx, containerRef(p.target), client.ContainerInspectOptions{})
+	return err == nil && in.Container.State != nil && !in.Container.State.Running
 }
 
 // exitResult is Wait's result for status code, given the signals the
@@ -350,7 +375,7 @@ func (p *dockerProcess) close() error {
 	if err == nil && !in.Running && outputEnded {
 		// The output ended, nobody asked for the exit, and the process
 		// is gone: a normal end after all, without a helper exec.
-		p.setExit(in.ExitCode)
+		p.setExit(in.ExitCode, false)
 		return nil
 	}
 	if err != nil {

@@ -85,9 +85,11 @@ type FleetConfig struct {
 // engine answers (package dialer reconnects an ssh:// endpoint on the next
 // dial), with no restart. Each change between down and up is logged once.
 type Fleet struct {
+	logger *slog.Logger
+
+	mu        sync.RWMutex // guards endpoints and byName
 	endpoints []*fleetEndpoint
 	byName    map[string]*fleetEndpoint
-	logger    *slog.Logger
 }
 
 type fleetEndpoint struct {
@@ -116,22 +118,47 @@ func NewFleet(endpoints []Endpoint, cfg *FleetConfig) (*Fleet, error) {
 	}
 	f := &Fleet{byName: make(map[string]*fleetEndpoint, len(endpoints)), logger: cmp.Or(cfg.Logger, slog.Default())}
 	for _, e := range endpoints {
-		switch {
-		case !ValidEndpointName(e.Name):
-			return nil, fmt.Errorf("execbridge: endpoint name %q: use 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit", e.Name)
-		case f.byName[e.Name] != nil:
-			return nil, fmt.Errorf("execbridge: endpoint %q is named twice", e.Name)
-		case e.Backend == nil || e.Resolver == nil:
-			return nil, fmt.Errorf("execbridge: endpoint %q needs a Backend and a Resolver", e.Name)
+		if err := f.Add(e); err != nil {
+			return nil, err
 		}
-		fe := &fleetEndpoint{Endpoint: e}
-		if n := cmp.Or(e.MaxProcesses, DefaultMaxProcesses); n > 0 {
-			fe.slots = make(chan struct{}, n)
-		}
-		f.endpoints = append(f.endpoints, fe)
-		f.byName[e.Name] = fe
 	}
 	return f, nil
+}
+
+// Add adds an endpoint to the Fleet, after those it has: for an engine
+// found while serving, such as a Swarm node seen for the first time.
+func (f *Fleet) Add(e Endpoint) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case !ValidEndpointName(e.Name):
+		return fmt.Errorf("execbridge: endpoint name %q: use 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit", e.Name)
+	case f.byName[e.Name] != nil:
+		return fmt.Errorf("execbridge: endpoint %q is named twice", e.Name)
+	case e.Backend == nil || e.Resolver == nil:
+		return fmt.Errorf("execbridge: endpoint %q needs a Backend and a Resolver", e.Name)
+	}
+	fe := &fleetEndpoint{Endpoint: e}
+	if n := cmp.Or(e.MaxProcesses, DefaultMaxProcesses); n > 0 {
+		fe.slots = make(chan struct{}, n)
+	}
+	f.endpoints = append(f.endpoints, fe)
+	f.byName[e.Name] = fe
+	return nil
+}
+
+// list returns the endpoints, in order.
+func (f *Fleet) list() []*fleetEndpoint {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return slices.Clone(f.endpoints)
+}
+
+// named returns the endpoint called name, or nil.
+func (f *Fleet) named(name string) *fleetEndpoint {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.byName[name]
 }
 
 // ValidEndpointName reports whether name can name an Endpoint.
@@ -162,8 +189,9 @@ func SplitRoute(route string, endpoints []string) (target, endpoint string) {
 
 // Endpoints returns the names of the endpoints, in order.
 func (f *Fleet) Endpoints() []string {
-	names := make([]string, len(f.endpoints))
-	for i, e := range f.endpoints {
+	eps := f.list()
+	names := make([]string, len(eps))
+	for i, e := range eps {
 		names[i] = e.Name
 	}
 	return names
@@ -178,19 +206,20 @@ func (f *Fleet) Resolve(ctx context.Context, req Request) (Target, error) {
 			return Target{}, &TargetError{Reason: fmt.Sprintf("%q names an endpoint but no container; log in as user+CONTAINER.%s", req.Route, name)}
 		}
 		req.Route = route
-		return f.byName[name].resolve(ctx, f.logger, req)
+		return f.named(name).resolve(ctx, f.logger, req)
 	}
-	if len(f.endpoints) == 1 {
-		return f.endpoints[0].resolve(ctx, f.logger, req)
+	eps := f.list()
+	if len(eps) == 1 {
+		return eps[0].resolve(ctx, f.logger, req)
 	}
 
 	type answer struct {
 		t   Target
 		err error
 	}
-	answers := make([]answer, len(f.endpoints))
+	answers := make([]answer, len(eps))
 	var wg sync.WaitGroup
-	for i, e := range f.endpoints {
+	for i, e := range eps {
 		wg.Go(func() {
 			t, err := e.resolve(ctx, f.logger, req)
 			answers[i] = answer{t, err}
@@ -206,7 +235,7 @@ func (f *Fleet) Resolve(ctx context.Context, req Request) (Target, error) {
 		case a.err == nil:
 			found = append(found, a.t)
 		case errors.Is(a.err, ErrUnavailable):
-			down = append(down, f.endpoints[i].Name)
+			down = append(down, eps[i].Name)
 		case first == nil:
 			first = a.err
 		}
@@ -263,11 +292,11 @@ func (e *fleetEndpoint) observe(ctx context.Context, logger *slog.Logger, err er
 
 // endpoint returns the endpoint of t.
 func (f *Fleet) endpoint(t Target) (*fleetEndpoint, error) {
-	if e := f.byName[t.Endpoint]; e != nil {
+	if e := f.named(t.Endpoint); e != nil {
 		return e, nil
 	}
-	if t.Endpoint == "" && len(f.endpoints) == 1 {
-		return f.endpoints[0], nil
+	if eps := f.list(); t.Endpoint == "" && len(eps) == 1 {
+		return eps[0], nil
 	}
 	return nil, fmt.Errorf("execbridge: target %s names no endpoint of this Fleet", t)
 }
@@ -372,9 +401,10 @@ var ErrNoPing = errors.New("execbridge: the endpoint has no Ping")
 // Check pings every endpoint at once and reports each, in order, updating
 // the health the Fleet logs. ctx bounds the pings.
 func (f *Fleet) Check(ctx context.Context) []EndpointStatus {
-	out := make([]EndpointStatus, len(f.endpoints))
+	eps := f.list()
+	out := make([]EndpointStatus, len(eps))
 	var wg sync.WaitGroup
-	for i, e := range f.endpoints {
+	for i, e := range eps {
 		out[i] = EndpointStatus{Name: e.Name, Err: ErrNoPing, Running: len(e.slots)}
 		if e.Ping == nil {
 			continue

@@ -326,6 +326,10 @@ func (s *session) runProcess(kind, command string, pty *ptyRequest) {
 		a.outcome, a.status = "exited", 0
 	case errors.As(err, &ee):
 		a.outcome, a.status, a.signal = "exited", ee.Code, ee.Signal
+		if ee.TargetStopped {
+			a.outcome = "target stopped"
+			s.tell(&a, "container "+a.target.String()+" stopped while the session ran")
+		}
 	case s.ctx.Err() != nil:
 		a.outcome = "client gone"
 		return
