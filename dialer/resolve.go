@@ -279,6 +279,12 @@ func (r *resolver) endpoint(alias, explicitUser, explicitFrom string, explicitPo
 	if hc.HostName != "" {
 		ep.host = expandHostName(hc.HostName, alias)
 	}
+	// ssh lowercases a host name (not an address) once HostName is
+	// applied (ssh.c main), so %h, known_hosts and the connection all
+	// see the lower-case name.
+	if net.ParseIP(ep.host) == nil {
+		ep.host = strings.ToLower(ep.host)
+	}
 	if ep.port, err = r.port(hc, explicitPort); err != nil {
 		return nil, nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -218,10 +219,16 @@ func set(st *resolveState, key string, args []string, raw string) {
 		first(&hc.User)
 	case "port":
 		first(&hc.Port)
+	// A file named twice is listed once, as ssh does (add_identity_file
+	// and add_certificate_file in readconf.c).
 	case "identityfile":
-		hc.IdentityFiles = append(hc.IdentityFiles, args[0])
+		if !slices.Contains(hc.IdentityFiles, args[0]) {
+			hc.IdentityFiles = append(hc.IdentityFiles, args[0])
+		}
 	case "certificatefile":
-		hc.CertificateFiles = append(hc.CertificateFiles, args[0])
+		if !slices.Contains(hc.CertificateFiles, args[0]) {
+			hc.CertificateFiles = append(hc.CertificateFiles, args[0])
+		}
 	case "identitiesonly":
 		first(&hc.IdentitiesOnly)
 	case "identityagent":

@@ -87,11 +87,11 @@ Host loop2
 
 	d, err := r.resolve(&target{host: "t"})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"192.0.2.1:22", "hopA:22"}, addrs(d))
+	assert.Equal(t, []string{"192.0.2.1:22", "hopa:22"}, addrs(d))
 
 	d, err = r.resolve(&target{host: "t2"})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"192.0.2.1:22", "hopA:22", "hopB:22"}, addrs(d))
+	assert.Equal(t, []string{"192.0.2.1:22", "hopa:22", "hopb:22"}, addrs(d))
 
 	// The first hop's own ProxyCommand reaches it, as ssh -J runs
 	// "ssh -W ... cmdhop", which applies cmdhop's ProxyCommand.

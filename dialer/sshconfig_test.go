@@ -318,14 +318,34 @@ func FuzzSSHConfig(f *testing.F) {
 		"Include *.conf\nHost *\n Port=22\n",
 		"Host \"a b\" !c\n IdentityFile 'x y' \\ z\n",
 		"Match !all\nMatch user\nMatch host\n",
+		"Host a\n ProxyCommand=  ssh -W \"[%h]:%p\" bastion  \n ProxyJump none\n",
+		"Host *\n ProxyJump none\n ProxyCommand nc %h %p %%\n",
+		"Host a\n HostKeyAlias Box.%h\n CertificateFile ~/c-%r.pub\n CertificateFile ~/c-%r.pub\n ProxyUseFdpass yes\n ProxyCommand -\n",
+		"ProxyCommand nc %h %C\nProxyCommand=%\n",
 	} {
 		f.Add(s, "a")
 	}
 	f.Fuzz(func(t *testing.T, data, alias string) {
 		r := memReader("/h", map[string]string{"/cfg": data, "/h/.ssh/x.conf": data})
-		_, err := r.read("/cfg", alias, "", false)
+		hc, err := r.read("/cfg", alias, "", false)
 		if err != nil && !strings.Contains(err.Error(), "quote") && err != errConfigLoop && !strings.Contains(err.Error(), "Include") {
 			t.Fatalf("read: %v", err)
+		}
+		if err != nil {
+			return
+		}
+		// ProxyJump and ProxyCommand exclude each other; a ProxyCommand is
+		// the rest of a line, trimmed; its expansion either fails or runs
+		// the command with exec and leaves no token unexpanded but %%'s.
+		if hc.ProxyJump != "" && hc.ProxyCommand != "" {
+			t.Fatalf("both ProxyJump %q and ProxyCommand %q", hc.ProxyJump, hc.ProxyCommand)
+		}
+		if c := hc.ProxyCommand; c != strings.Trim(c, " \t\r\f") || strings.ContainsAny(c, "\n") {
+			t.Fatalf("ProxyCommand %q is not a trimmed line", c)
+		}
+		ep := &endpoint{alias: "a", host: "h", port: 22, user: "u"}
+		if cmd, err := expandProxyCommand(hc.ProxyCommand, ep); err == nil && !strings.HasPrefix(cmd, "exec ") {
+			t.Fatalf("expandProxyCommand(%q) = %q", hc.ProxyCommand, cmd)
 		}
 	})
 }
