@@ -12,12 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,19 +64,7 @@ func startFleet(tb testing.TB) *fleetEnv {
 	}
 	tlsAddr, tlsFiles := startTLSDockerProxy(tb)
 
-	sshConfig := writeFile(tb, "ssh_config", fmt.Sprintf(`Host host-a
-  HostName 127.0.0.1
-  Port %d
-  User %s
-  IdentityFile %s
-  IdentitiesOnly yes
-Host host-b
-  HostName 127.0.0.1
-  Port %d
-  User %s
-  IdentityFile %s
-  IdentitiesOnly yes
-`, e.sshdA.Port, e.sshdA.User, e.sshdA.ClientKeyPath, e.sshdB.Port, e.sshdB.User, e.sshdB.ClientKeyPath))
+	sshConfig := sshClientConfig(tb, map[string]*harness.SSHD{"host-a": e.sshdA, "host-b": e.sshdB})
 	see := func(own string) map[string][]string {
 		return map[string][]string{"name": {"^/" + own + "-", "^/" + tok + "-shared-"}}
 	}
@@ -100,6 +90,18 @@ Host host-b
 	})
 	e.login = passwordLogin(tb, e.password)
 	return e
+}
+
+// sshClientConfig writes an ssh_config with one Host alias per sshd, with
+// HostName 127.0.0.1 and the sshd's port, user and client key.
+func sshClientConfig(tb testing.TB, hosts map[string]*harness.SSHD) string {
+	tb.Helper()
+	var b strings.Builder
+	for _, alias := range slices.Sorted(maps.Keys(hosts)) {
+		s := hosts[alias]
+		fmt.Fprintf(&b, "Host %s\n  HostName 127.0.0.1\n  Port %d\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n", alias, s.Port, s.User, s.ClientKeyPath)
+	}
+	return writeFile(tb, "ssh_config", b.String())
 }
 
 // run runs cmd as user through the real ssh client.

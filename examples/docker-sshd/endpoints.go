@@ -235,25 +235,7 @@ func newFleet(ctx context.Context, specs []endpointSpec, fs fleetSettings, log *
 			return nil, engines, fmt.Errorf("endpoint %s: %w", s.Name, err)
 		}
 		engines = append(engines, e)
-		eps = append(eps, execbridge.Endpoint{
-			Name: s.Name,
-			Backend: execbridge.NewDockerBackend(e.client, &execbridge.DockerConfig{
-				Logger: log.With("endpoint", s.Name), SFTPHelper: fs.sftpHelper,
-			}),
-			Resolver: &execbridge.DockerResolver{
-				Client:          e.client,
-				Filters:         orFilters(s.Filters, fs.filters),
-				Container:       cmp.Or(s.Container, fs.container),
-				Routing:         fs.routing,
-				AllowLabel:      fs.allowLabel,
-				RefuseAmbiguous: fs.refuseAmbiguous,
-			},
-			Ping: func(ctx context.Context) error {
-				_, err := e.client.Ping(ctx, client.PingOptions{})
-				return err
-			},
-			MaxProcesses: cmp.Or(s.MaxSessions, fs.maxSessions),
-		})
+		eps = append(eps, fleetEndpoint(s, e, fs, log))
 	}
 	fleet, err := execbridge.NewFleet(eps, &execbridge.FleetConfig{Logger: log})
 	if err != nil {
@@ -275,6 +257,29 @@ func newFleet(ctx context.Context, specs []endpointSpec, fs fleetSettings, log *
 		return nil, engines, fmt.Errorf("no endpoint answers: %s", strings.Join(downs, "; "))
 	}
 	return fleet, engines, nil
+}
+
+// fleetEndpoint is the execbridge endpoint of engine e, described by s.
+func fleetEndpoint(s endpointSpec, e *engine, fs fleetSettings, log *slog.Logger) execbridge.Endpoint {
+	return execbridge.Endpoint{
+		Name: s.Name,
+		Backend: execbridge.NewDockerBackend(e.client, &execbridge.DockerConfig{
+			Logger: log.With("endpoint", s.Name), SFTPHelper: fs.sftpHelper,
+		}),
+		Resolver: &execbridge.DockerResolver{
+			Client:          e.client,
+			Filters:         orFilters(s.Filters, fs.filters),
+			Container:       cmp.Or(s.Container, fs.container),
+			Routing:         fs.routing,
+			AllowLabel:      fs.allowLabel,
+			RefuseAmbiguous: fs.refuseAmbiguous,
+		},
+		Ping: func(ctx context.Context) error {
+			_, err := e.client.Ping(ctx, client.PingOptions{})
+			return err
+		},
+		MaxProcesses: cmp.Or(s.MaxSessions, fs.maxSessions),
+	}
 }
 
 // defaultKnownHosts is what SSH_KNOWN_HOSTS means when empty, for the

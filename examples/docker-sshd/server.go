@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -30,7 +31,8 @@ import (
 // listens, so that a bad setting never half-starts it.
 type server struct {
 	log     *slog.Logger
-	engines []*engine // the Docker Engines, closed at the end
+	engMu   sync.Mutex // guards engines, which Swarm nodes may add to
+	engines []*engine  // the Docker Engines, closed at the end
 	bridge  *execbridge.Server
 	sshLn   net.Listener
 	httpLn  net.Listener // nil when HTTP_ENABLED=false
@@ -90,7 +92,7 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 	if err != nil {
 		return nil, err
 	}
-	b, err := parseBools(o, "HTTP_ENABLED", "REFUSE_AMBIGUOUS", "RECORD_INPUT", "LEGACY_ALGORITHMS")
+	b, err := parseBools(o, "HTTP_ENABLED", "REFUSE_AMBIGUOUS", "RECORD_INPUT", "LEGACY_ALGORITHMS", "SWARM")
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +107,14 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 	endpoints, err := parseEndpoints(o["ENDPOINTS"], o["ENDPOINTS_FILE"])
 	if err != nil {
 		return nil, err
+	}
+	if b["SWARM"] {
+		if routing == execbridge.RoutingOff {
+			return nil, errors.New("SWARM=true needs ROUTING=labeled or any: users name the service in the user name (alice+web.svc)")
+		}
+		if endpoints == nil {
+			endpoints = []endpointSpec{{Name: "local", URL: "local"}}
+		}
 	}
 	if endpoints == nil && len(filters) == 0 && o["CONTAINER"] == "" && routing == execbridge.RoutingOff {
 		return nil, errors.New("no target: set FILTERS or CONTAINER (or ROUTING to let the user name choose)")
@@ -142,6 +152,9 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 		var fleet *execbridge.Fleet
 		fleet, s.engines, err = newFleet(ctx, endpoints, fs, log)
 		backend, resolver = fleet, fleet
+		if err == nil && b["SWARM"] {
+			resolver, err = newSwarm(ctx, o, fleet, s.engines, fs, log, s.addEngine)
+		}
 	}
 	if err != nil {
 		s.closeEngines()
@@ -248,14 +261,25 @@ func (s *server) singleEngine(ctx context.Context, fs fleetSettings) (execbridge
 }
 
 func (s *server) closeEngines() {
+	s.engMu.Lock()
+	defer s.engMu.Unlock()
 	for _, e := range s.engines {
 		e.Close()
 	}
+	s.engines = nil
+}
+
+func (s *server) addEngine(e *engine) {
+	s.engMu.Lock()
+	defer s.engMu.Unlock()
+	s.engines = append(s.engines, e)
 }
 
 // engineNames says where the engines are, for the start-up line: the one
 // engine's address, or the endpoints' names and URLs.
 func (s *server) engineNames() string {
+	s.engMu.Lock()
+	defer s.engMu.Unlock()
 	if len(s.engines) == 1 && s.engines[0].dialer == nil {
 		return s.engines[0].url
 	}
