@@ -147,7 +147,8 @@ type Config struct {
 	// everything.
 	Logger *slog.Logger
 	// DialTCP opens the TCP connection to the SSH server (or the first
-	// ProxyJump hop). nil means a net.Dialer. Tests use it to count or
+	// ProxyJump hop), unless a ProxyCommand reaches it. nil means a
+	// net.Dialer. Tests use it to count or
 	// break connections.
 	DialTCP DialFunc
 }

@@ -264,3 +264,45 @@ func TestRefuseProxyCommand(t *testing.T) {
 	assert.Equal(t, dialer.OpSSHConfig, de.Op)
 	assert.Contains(t, err.Error(), "RefuseProxyCommand")
 }
+
+// The first ProxyJump host's own ProxyCommand reaches it, as ssh -J runs
+// "ssh -W ... hop", which applies the hop's ProxyCommand; the destination
+// is then reached through the hop's SSH connection.
+func TestProxyCommandOfTheFirstJumpHost(t *testing.T) {
+	t.Parallel()
+	jump := newFakeServer(t)
+	jump.set(func() { jump.allowTCP = true })
+	srv := newFakeServer(t)
+	cfg := srv.Config(t)
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	a, err := os.ReadFile(srv.knownHosts)
+	require.NoError(t, err)
+	b, err := os.ReadFile(jump.knownHosts)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(kh, append(a, b...), 0o600))
+	cfg.KnownHostsFiles = []string{kh}
+	path := filepath.Join(t.TempDir(), "ssh_config")
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`
+Host dest
+  HostName 127.0.0.1
+  Port %d
+  User tester
+  ProxyJump hop
+Host hop
+  HostName 127.0.0.1
+  Port %d
+  User tester
+  IdentityFile %s
+  ProxyCommand %s
+`, srv.port, jump.port, jump.clientKeyPath, ncCommand(t))), 0o600))
+	cfg.IgnoreSSHConfig, cfg.SSHConfigPath = false, path
+	d, err := dialer.New("ssh://dest", cfg)
+	require.NoError(t, err)
+	defer d.Close()
+	c, err := d.DialContext(t.Context(), "tcp", "")
+	require.NoError(t, err)
+	assert.Equal(t, "proxycommand", c.LocalAddr().Network(), "the first hop is reached through its ProxyCommand")
+	c.Close()
+	execs, _, _ := srv.stats()
+	assert.NotEmpty(t, execs, "the destination ran the remote command")
+}
