@@ -213,6 +213,10 @@ func TestDockerSSHDStartupErrors(t *testing.T) {
 		{"port in use", map[string]string{"PORT": busyPort}, `cannot listen for SSH on 127.0.0.1:` + busyPort + `: address already in use`},
 		{"Docker unreachable", map[string]string{"DOCKER_HOST": "unix:///nonexistent/docker.sock"}, `cannot reach the Docker Engine at unix:///nonexistent/docker.sock`},
 		{"bad duration", map[string]string{"SHUTDOWN_GRACE": "soon"}, `SHUTDOWN_GRACE "soon"`},
+		{"no endpoint answers", map[string]string{"ENDPOINTS": "a=unix:///nonexistent/docker.sock,b=unix:///nonexistent/2.sock"}, `no endpoint answers: a (unix:///nonexistent/docker.sock): `},
+		{"endpoint without a scheme we know", map[string]string{"ENDPOINTS": "a=http://127.0.0.1:2375"}, `endpoint a: url "http://127.0.0.1:2375": want local, unix://, tcp:// or ssh://`},
+		{"SWARM without routing", map[string]string{"SWARM": "true"}, `SWARM=true needs ROUTING=labeled or any`},
+		{"SWARM on an engine that is no manager", map[string]string{"SWARM": "true", "ROUTING": "any"}, `SWARM_MANAGER local is not a Swarm manager (its swarm state: inactive)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
