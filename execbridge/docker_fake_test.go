@@ -16,6 +16,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/dockssh/dockssh/internal/procscript"
 )
 
 // halfPipeConn is one end of a synchronous in-memory connection that,
@@ -104,7 +106,7 @@ func (e *fakeExec) exit(code int) {
 }
 
 func (e *fakeExec) isHelper() bool {
-	return len(e.opts.Cmd) > 2 && (e.opts.Cmd[2] == signalScript || e.opts.Cmd[2] == reapScript)
+	return len(e.opts.Cmd) > 2 && (e.opts.Cmd[2] == procscript.SignalScript || e.opts.Cmd[2] == procscript.ReapScript)
 }
 
 // fakeDocker is an Engine API client with an in-memory engine: execs
@@ -202,7 +204,7 @@ func (f *fakeDocker) ExecAttach(ctx context.Context, id string, o client.ExecAtt
 	if e.isHelper() {
 		go func() {
 			out := "dockssh-signal none\n"
-			if e.opts.Cmd[2] == reapScript {
+			if e.opts.Cmd[2] == procscript.ReapScript {
 				out = "dockssh-reap 0 0 0\n"
 			}
 			if f.helper != nil {

@@ -3,7 +3,6 @@ package execbridge
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -18,6 +17,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dockssh/dockssh/internal/procscript"
 )
 
 func quietBackend(f *fakeDocker) *DockerBackend {
@@ -431,7 +432,7 @@ func TestDockerProcessSignal(t *testing.T) {
 		require.NoError(t, p.Signal(t.Context(), "HUP"))
 		assert.Equal(t, "ExecAttach=1 ExecCreate=1 ExecInspect=1", f.callCount())
 		require.NotNil(t, helper)
-		assert.Equal(t, []string{"/bin/sh", "-c", signalScript, "dockssh-signal", MarkerEnv + "=" + p.marker, "HUP", "4242"}, helper.opts.Cmd,
+		assert.Equal(t, procscript.SignalArgv(MarkerEnv+"="+p.marker, "HUP", 4242), helper.opts.Cmd,
 			"values go as arguments, the script is constant")
 		assert.Equal(t, "1000:1000", helper.opts.User, "the helper runs as the process's user")
 		assert.False(t, helper.opts.AttachStdin)
@@ -461,9 +462,9 @@ func TestSignalNames(t *testing.T) {
 	allowed := []string{"ABRT", "ALRM", "FPE", "HUP", "ILL", "INT", "KILL", "PIPE", "QUIT", "SEGV", "TERM", "USR1", "USR2"}
 	seen := map[int]bool{}
 	for _, name := range allowed {
-		n, ok := signalNumber(name)
-		assert.True(t, ok, "signalNumber(%q)", name)
-		assert.False(t, seen[n], "signalNumber(%q) = %d twice", name, n)
+		n, ok := procscript.SignalNumber(name)
+		assert.True(t, ok, "SignalNumber(%q)", name)
+		assert.False(t, seen[n], "SignalNumber(%q) = %d twice", name, n)
 		seen[n] = true
 	}
 	synctest.Test(t, func(t *testing.T) {
@@ -498,7 +499,7 @@ func TestDockerProcessCloseReaps(t *testing.T) {
 		require.NoError(t, p.Close())
 		assert.Equal(t, "ExecAttach=1 ExecCreate=1 ExecInspect=1", f.callCount())
 		require.NotNil(t, helper)
-		assert.Equal(t, []string{"/bin/sh", "-c", reapScript, "dockssh-reap", MarkerEnv + "=" + p.marker, "150"}, helper.opts.Cmd)
+		assert.Equal(t, procscript.ReapArgv(MarkerEnv+"="+p.marker, 1500*time.Millisecond), helper.opts.Cmd)
 		assert.Equal(t, "bob", helper.opts.User)
 		require.NoError(t, p.Close(), "a second Close")
 
@@ -556,7 +557,7 @@ func TestDockerProcessWaitsForTheStart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeDocker()
 		f.helper = func(h *fakeExec) string {
-			if h.opts.Cmd[2] == reapScript {
+			if h.opts.Cmd[2] == procscript.ReapScript {
 				return "dockssh-reap 0 0 0\n"
 			}
 			return "dockssh-signal sent 9\n"
@@ -730,75 +731,6 @@ func TestAPIAtLeast(t *testing.T) {
 			t.Errorf("apiAtLeast(%q, 1, 42) = %v, want %v", tt.v, got, tt.want)
 		}
 	}
-}
-
-func TestParseReports(t *testing.T) {
-	for _, tt := range []struct {
-		out   string
-		pid   int
-		found bool
-		ok    bool
-	}{
-		{"dockssh-signal sent 12\n", 12, true, true},
-		{"noise\ndockssh-signal sent 12\r\n", 12, true, true},
-		{"dockssh-signal none\n", 0, false, true},
-		{"dockssh-signal sent\n", 0, false, false},
-		{"dockssh-signal sent -1\n", 0, false, false},
-		{"dockssh-signal sent +1\n", 0, false, false},
-		{"dockssh-signal sent 99999999999\n", 0, false, false},
-		{"OCI runtime exec failed\n", 0, false, false},
-		{"", 0, false, false},
-	} {
-		pid, found, err := parseSignalReport(tt.out)
-		if (err == nil) != tt.ok || pid != tt.pid || found != tt.found {
-			t.Errorf("parseSignalReport(%q) = %d, %v, %v; want %d, %v, ok=%v", tt.out, pid, found, err, tt.pid, tt.found, tt.ok)
-		}
-	}
-	for _, tt := range []struct {
-		out  string
-		want reapReport
-		ok   bool
-	}{
-		{"dockssh-reap 3 1 0\n", reapReport{3, 1, 0}, true},
-		{"dockssh-reap 0 0 0\n", reapReport{}, true},
-		{"dockssh-reap 1 2\n", reapReport{}, false},
-		{"dockssh-reap a b c\n", reapReport{}, false},
-		{"sh: kill: bad\n", reapReport{}, false},
-	} {
-		got, err := parseReapReport(tt.out)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("parseReapReport(%q) = %+v, %v; want %+v, ok=%v", tt.out, got, err, tt.want, tt.ok)
-		}
-	}
-}
-
-func FuzzParseReports(f *testing.F) {
-	for _, s := range []string{
-		"dockssh-signal sent 12\n", "dockssh-signal none\n", "dockssh-reap 3 1 0\n",
-		"OCI runtime exec failed: exec failed: unable to start container process\r\n",
-		"x\ndockssh-reap 1 1 1", "dockssh-signal sent 0x10",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, out string) {
-		if pid, found, err := parseSignalReport(out); err != nil && (pid != 0 || found) {
-			t.Errorf("parseSignalReport(%q) = %d, %v with error %v", out, pid, found, err)
-		} else if pid < 0 {
-			t.Errorf("parseSignalReport(%q) = negative PID %d", out, pid)
-		}
-		r, err := parseReapReport(out)
-		if err == nil {
-			if r.found < 0 || r.killed < 0 || r.left < 0 {
-				t.Errorf("parseReapReport(%q) = %+v: negative", out, r)
-			}
-			back, err := parseReapReport(fmt.Sprintf("dockssh-reap %d %d %d\n", r.found, r.killed, r.left))
-			if err != nil || back != r {
-				t.Errorf("round trip of %+v = %+v, %v", r, back, err)
-			}
-		} else if r != (reapReport{}) {
-			t.Errorf("parseReapReport(%q) = %+v with error %v", out, r, err)
-		}
-	})
 }
 
 func FuzzAPIAtLeast(f *testing.F) {
