@@ -306,3 +306,21 @@ Host hop
 	execs, _, _ := srv.stats()
 	assert.NotEmpty(t, execs, "the destination ran the remote command")
 }
+
+// A proxy that closes its output and only then says why and exits: its own
+// exit status and message are reported, not the signal a hurried Close
+// would have sent it.
+func TestProxyCommandClosesOutputBeforeExiting(t *testing.T) {
+	t.Parallel()
+	srv := newFakeServer(t)
+	cmd := proxyScript(t, `exec 1>&-; sleep 0.3; echo "tunnel closed by the bastion" >&2; exit 4`)
+	d, err := dialer.New("ssh://viaproxy", proxyConfig(t, srv, cmd))
+	require.NoError(t, err)
+	defer d.Close()
+	_, err = d.DialContext(t.Context(), "tcp", "")
+	var de *dialer.Error
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, dialer.OpProxy, de.Op)
+	assert.Equal(t, 4, de.ExitStatus)
+	assert.Contains(t, de.Stderr, "tunnel closed by the bastion")
+}

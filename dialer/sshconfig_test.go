@@ -335,12 +335,14 @@ func FuzzSSHConfig(f *testing.F) {
 			return
 		}
 		// ProxyJump and ProxyCommand exclude each other; a ProxyCommand is
-		// the rest of a line, trimmed; its expansion either fails or runs
+		// the rest of a line; its expansion either fails or runs
 		// the command with exec and leaves no token unexpanded but %%'s.
 		if hc.ProxyJump != "" && hc.ProxyCommand != "" {
 			t.Fatalf("both ProxyJump %q and ProxyCommand %q", hc.ProxyJump, hc.ProxyCommand)
 		}
-		if c := hc.ProxyCommand; c != strings.Trim(c, " \t\r\f") || strings.ContainsAny(c, "\n") {
+		// As in OpenSSH: blanks and '=' go before it, white space and
+		// form feeds after it (readconf.c process_config_line_depth).
+		if c := hc.ProxyCommand; c != strings.TrimRight(strings.TrimLeft(c, " \t="), " \t\r\f") || strings.ContainsAny(c, "\n") {
 			t.Fatalf("ProxyCommand %q is not a trimmed line", c)
 		}
 		ep := &endpoint{alias: "a", host: "h", port: 22, user: "u"}
