@@ -17,33 +17,40 @@ import (
 	"github.com/dockssh/dockssh/integration/internal/harness"
 )
 
-var remoteExecBuild struct {
+// remoteExecBuilds holds one build of examples/remote-exec per set of
+// build tags, made once per test process.
+var remoteExecBuilds sync.Map // tags -> *remoteExecBuild
+
+type remoteExecBuild struct {
 	once sync.Once
 	path string
 	err  error
 }
 
-// remoteExecBinary builds examples/remote-exec once per test process.
-func remoteExecBinary(tb testing.TB) string {
+// remoteExecBinary builds examples/remote-exec with the build tags (""
+// for none) once per test process.
+func remoteExecBinary(tb testing.TB, tags string) string {
 	tb.Helper()
-	remoteExecBuild.once.Do(func() {
+	v, _ := remoteExecBuilds.LoadOrStore(tags, &remoteExecBuild{})
+	b := v.(*remoteExecBuild)
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "remote-exec-test-")
 		if err != nil {
-			remoteExecBuild.err = err
+			b.err = err
 			return
 		}
 		atExit(func() { os.RemoveAll(dir) })
 		bin := filepath.Join(dir, "remote-exec")
-		cmd := exec.Command("go", "build", "-o", bin, "./examples/remote-exec")
+		cmd := exec.Command("go", "build", "-tags", tags, "-o", bin, "./examples/remote-exec")
 		cmd.Dir = harness.RepoRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
-			remoteExecBuild.err = fmt.Errorf("go build ./examples/remote-exec: %v: %s", err, out)
+			b.err = fmt.Errorf("go build -tags %q ./examples/remote-exec: %v: %s", tags, err, out)
 			return
 		}
-		remoteExecBuild.path = bin
+		b.path = bin
 	})
-	require.NoError(tb, remoteExecBuild.err)
-	return remoteExecBuild.path
+	require.NoError(tb, b.err)
+	return b.path
 }
 
 // remoteExecEnv runs examples/remote-exec against one sshd: an ssh_config
@@ -65,7 +72,7 @@ func newRemoteExecEnv(tb testing.TB, sshd *harness.SSHD) *remoteExecEnv {
     IdentityAgent none
     UserKnownHostsFile %s
 `, sshd.Host, sshd.Port, sshd.User, sshd.ClientKeyPath, sshd.WriteKnownHosts(tb)))
-	return &remoteExecEnv{bin: remoteExecBinary(tb), config: config, env: cleanEnv(tb)}
+	return &remoteExecEnv{bin: remoteExecBinary(tb, ""), config: config, env: cleanEnv(tb)}
 }
 
 // argv is the command line of remote-exec with flags, then the container
@@ -162,16 +169,34 @@ func TestRemoteExec(t *testing.T) {
 		assertSameTerminal(t, before, after)
 	})
 
-	t.Run("hangup ends the command", func(t *testing.T) {
+	t.Run("signals end the command", func(t *testing.T) {
 		t.Parallel()
-		sleep := uniqueSleep(t)
-		term, before, after := e.terminal(t, 24, 80, nil, target.Name, "sh")
-		term.typeLine("sleep " + sleep)
-		waitProcess(t, d, "sleep "+sleep)
-		// What closing the terminal sends it.
-		require.NoError(t, syscall.Kill(term.remoteExecPID(), syscall.SIGHUP))
-		assert.Equal(t, "129", term.exitStatus(), "exit status after SIGHUP")
-		waitNoProcess(t, d, "sleep "+sleep)
+		// SIGHUP is what closing the terminal sends.
+		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT} {
+			t.Run(sig.String(), func(t *testing.T) {
+				t.Parallel()
+				sleep := uniqueSleep(t)
+				term, before, after := e.terminal(t, 24, 80, nil, target.Name, "sh")
+				term.typeLine("sleep " + sleep)
+				waitProcess(t, d, "sleep "+sleep)
+				require.NoError(t, syscall.Kill(term.remoteExecPID(), sig))
+				assert.Equal(t, strconv.Itoa(128+int(sig)), term.exitStatus(), "exit status after %v", sig)
+				waitNoProcess(t, d, "sleep "+sleep)
+				assertSameTerminal(t, before, after)
+			})
+		}
+	})
+
+	t.Run("panic restores the terminal", func(t *testing.T) {
+		t.Parallel()
+		// Built with a writer that panics on PANIC-NOW in the
+		// command's output, in the goroutine that copies it.
+		pe := *e
+		pe.bin = remoteExecBinary(t, "remoteexec_panic")
+		term, before, after := pe.terminal(t, 24, 80, nil, target.Name, "sh")
+		term.typeLine("printf 'PANIC-%s\\n' NOW")
+		assert.Equal(t, "2", term.exitStatus(), "exit status of a Go panic; screen:\n%s", term.screen())
+		term.waitScreen("panic: remote-exec: PANIC-NOW in the output")
 		assertSameTerminal(t, before, after)
 	})
 

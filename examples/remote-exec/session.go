@@ -131,13 +131,14 @@ func (s *session) run(ctx context.Context) error {
 		defer s.term.restoreOnPanic()
 		var err error
 		if s.tty {
-			_, err = io.Copy(os.Stdout, st.att.Reader)
+			_, err = io.Copy(panicWriter{os.Stdout}, st.att.Reader)
 		} else {
 			_, err = stdcopy.StdCopy(os.Stdout, os.Stderr, st.att.Reader)
 		}
 		outDone <- err
 	}()
 	detached := make(chan struct{})
+	terminalGone := make(chan error, 1)
 	if s.interactive {
 		// This goroutine may stay blocked in a read of standard input
 		// when the session ends: the program exits then, which ends it.
@@ -149,13 +150,18 @@ func (s *session) run(ctx context.Context) error {
 				in = term.NewEscapeProxy(in, keys)
 			}
 			_, err := io.Copy(st.att.Conn, in)
-			if errors.As(err, new(term.EscapeError)) {
+			switch {
+			case errors.As(err, new(term.EscapeError)):
 				close(detached)
-				return
+			case s.tty && err != nil:
+				// The terminal hung up (EIO) but no SIGHUP came, as
+				// under nohup: the session ends all the same.
+				terminalGone <- err
+			default:
+				// End of input: a half-close, so the command reads
+				// end of file and can still answer.
+				st.att.CloseWrite()
 			}
-			// End of input: a half-close, so the command reads end of
-			// file and can still answer.
-			st.att.CloseWrite()
 		}()
 	}
 	if s.tty {
@@ -183,6 +189,8 @@ func (s *session) run(ctx context.Context) error {
 		s.term.restore()
 		fmt.Fprintf(os.Stderr, "remote-exec: detached; %s still runs in %s (exec %.12s)\n", shquote.Join(s.cmd), s.container, st.id)
 		return nil
+	case err := <-terminalGone:
+		return fmt.Errorf("remote-exec: the terminal is gone: %w", err)
 	case sig := <-sigs:
 		return exitError{exitSignal + int(sig.(syscall.Signal))}
 	}
