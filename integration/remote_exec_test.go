@@ -135,53 +135,66 @@ func (t *tmuxTerm) remoteExecPID() int {
 }
 
 // TestRemoteExec drives examples/remote-exec against the harness's sshd
-// and a Debian target: in a real terminal (tmux) and with pipes.
+// and two targets (Debian with bash and procps, busybox alone): in a real
+// terminal (tmux) and with pipes.
 func TestRemoteExec(t *testing.T) {
 	t.Parallel()
 	var (
-		wg     sync.WaitGroup
-		sshd   *harness.SSHD
-		target *harness.Target
+		wg      sync.WaitGroup
+		sshd    *harness.SSHD
+		targets []dockerBackendTarget
 	)
 	wg.Go(func() { sshd = harness.StartSSHD(t, nil) })
-	wg.Go(func() { target = harness.StartDebian(t, "remote-exec") })
+	wg.Go(func() { targets = startTargets(t) })
 	wg.Wait()
-	if sshd == nil || target == nil {
+	if sshd == nil || targets == nil {
 		t.FailNow()
 	}
-	d := dockerBackendTarget{Target: target, debian: true}
+	d, target := targets[0], targets[0].Target
 	e := newRemoteExecEnv(t, sshd)
+	name := func(d dockerBackendTarget) string { return map[bool]string{true: "debian", false: "busybox"}[d.debian] }
 
 	t.Run("terminal", func(t *testing.T) {
 		t.Parallel()
-		term, before, after := e.terminal(t, 40, 120, nil, target.Name, "sh")
-		term.typeLine("stty size; echo $((6*7))")
-		term.waitScreen("40 120")
-		term.waitScreen("42")
-		term.tmux("resize-window", "-t", "0", "-x", "100", "-y", "30")
-		// The window change travels beside the typed keys, as an Engine
-		// call of its own: ask until the new size shows.
-		term.typeUntil("stty size", "30 100")
-		term.typeLine("exit 3")
-		if got := term.exitStatus(); got != "3" {
-			t.Errorf("remote-exec exit status %s, want 3; screen:\n%s", got, term.screen())
+		for _, d := range targets {
+			t.Run(name(d), func(t *testing.T) {
+				t.Parallel()
+				term, before, after := e.terminal(t, 40, 120, nil, d.Name, "sh")
+				term.typeLine("stty size; echo $((6*7))")
+				term.waitScreen("40 120")
+				term.waitScreen("42")
+				term.tmux("resize-window", "-t", "0", "-x", "100", "-y", "30")
+				// The window change travels beside the typed keys, as an
+				// Engine call of its own: ask until the new size shows.
+				term.typeUntil("stty size", "30 100")
+				term.typeLine("exit 3")
+				if got := term.exitStatus(); got != "3" {
+					t.Errorf("remote-exec exit status %s, want 3; screen:\n%s", got, term.screen())
+				}
+				assertSameTerminal(t, before, after)
+			})
 		}
-		assertSameTerminal(t, before, after)
 	})
 
 	t.Run("signals end the command", func(t *testing.T) {
 		t.Parallel()
 		// SIGHUP is what closing the terminal sends.
-		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT} {
-			t.Run(sig.String(), func(t *testing.T) {
+		for _, tc := range []struct {
+			d   dockerBackendTarget
+			sig syscall.Signal
+		}{
+			{targets[0], syscall.SIGHUP}, {targets[0], syscall.SIGTERM}, {targets[0], syscall.SIGINT},
+			{targets[1], syscall.SIGHUP},
+		} {
+			t.Run(name(tc.d)+"/"+tc.sig.String(), func(t *testing.T) {
 				t.Parallel()
 				sleep := uniqueSleep(t)
-				term, before, after := e.terminal(t, 24, 80, nil, target.Name, "sh")
+				term, before, after := e.terminal(t, 24, 80, nil, tc.d.Name, "sh")
 				term.typeLine("sleep " + sleep)
-				waitProcess(t, d, "sleep "+sleep)
-				require.NoError(t, syscall.Kill(term.remoteExecPID(), sig))
-				assert.Equal(t, strconv.Itoa(128+int(sig)), term.exitStatus(), "exit status after %v", sig)
-				waitNoProcess(t, d, "sleep "+sleep)
+				waitProcess(t, tc.d, "sleep "+sleep)
+				require.NoError(t, syscall.Kill(term.remoteExecPID(), tc.sig))
+				assert.Equal(t, strconv.Itoa(128+int(tc.sig)), term.exitStatus(), "exit status after %v", tc.sig)
+				waitNoProcess(t, tc.d, "sleep "+sleep)
 				assertSameTerminal(t, before, after)
 			})
 		}

@@ -47,7 +47,7 @@
 // (the command and the children that kept its environment) and, a second
 // later, SIGKILL to those still there. The same happens when the command
 // exits while children it started still run. A process that clears its
-// environment escapes. A container without sh, grep and kill cannot run
+// environment escapes. A container without sh, tr, grep and kill cannot run
 // the watchdog: remote-exec says so and runs the command without it.
 package main
 

@@ -24,14 +24,15 @@ const sessionVar = "DOCKSSH_EXEC_SESSION"
 // or end of file (the engine closes the exec's standard input when its
 // attach connection ends, however it ends), hangs them up: SIGHUP, as a
 // terminal hangup sends, then SIGKILL to those still there a second
-// later. Processes are found by the marker in /proc/PID/environ (a
-// zombie's is empty, so ended ones are skipped).
+// later. Processes are found by the marker in /proc/PID/environ, one
+// NUL-terminated entry at a time (busybox grep stops a line at a NUL); a
+// zombie's is empty, so ended ones are skipped.
 const watchdogScript = `echo ready
 read -r line && [ "$line" = detach ] && exit 0
 signal() {
 	found=
 	for d in /proc/[0-9]*; do
-		grep -qF "$1" "$d/environ" 2>/dev/null || continue
+		tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qxF "$1" || continue
 		kill -"$2" "${d#/proc/}" 2>/dev/null && found=1
 	done
 	[ -n "$found" ]
@@ -71,7 +72,7 @@ func startWatchdog(ctx context.Context, cli *client.Client, container, token str
 	case <-out.seen:
 		return w
 	case <-w.done:
-		w.err = fmt.Errorf("no watchdog in %s (it needs sh, grep and kill): %q", container, logtext.Clip(strings.TrimSpace(out.text()), 200))
+		w.err = fmt.Errorf("no watchdog in %s (it needs sh, tr, grep and kill): %q", container, logtext.Clip(strings.TrimSpace(out.text()), 200))
 	case <-ctx.Done():
 		w.err = fmt.Errorf("no watchdog in %s: %w", container, ctx.Err())
 	}
