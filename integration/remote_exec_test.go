@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,7 +42,12 @@ func remoteExecBinary(tb testing.TB, tags string) string {
 		}
 		atExit(func() { os.RemoveAll(dir) })
 		bin := filepath.Join(dir, "remote-exec")
-		cmd := exec.Command("go", "build", "-tags", tags, "-o", bin, "./examples/remote-exec")
+		args := []string{"build", "-tags", tags, "-o", bin}
+		if raceEnabled() {
+			// go test -race checks the example too.
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "./examples/remote-exec")...)
 		cmd.Dir = harness.RepoRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.err = fmt.Errorf("go build -tags %q ./examples/remote-exec: %v: %s", tags, err, out)
@@ -51,6 +57,20 @@ func remoteExecBinary(tb testing.TB, tags string) string {
 	})
 	require.NoError(tb, b.err)
 	return b.path
+}
+
+// raceEnabled reports whether this test binary was built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }
 
 // remoteExecEnv runs examples/remote-exec against one sshd: an ssh_config
