@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -262,6 +263,7 @@ func TestRemoteExec(t *testing.T) {
 
 	t.Run("pipes", func(t *testing.T) {
 		t.Parallel()
+		stopped := runTarget(t, harness.Docker(t), &container.Config{Cmd: []string{"true"}}) // created, never started
 		for _, tc := range []struct {
 			name           string
 			flags          []string
@@ -277,10 +279,13 @@ func TestRemoteExec(t *testing.T) {
 			{name: "no stdin without -i", container: target.Name, cmd: []string{"sh", "-c", "cat; echo done"}, stdin: "unread\n", stdout: "done\n"},
 			{name: "unknown container", container: "no-such-container-" + uniqueSleep(t), cmd: []string{"true"},
 				stderr: "remote-exec: no container \"no-such-container-", status: 255},
+			{name: "container not running", container: stopped, cmd: []string{"true"},
+				stderr: fmt.Sprintf("remote-exec: container %q is not running", stopped), status: 255},
 			{name: "unknown command", container: target.Name, cmd: []string{"no-such-command"},
 				stdout: "no-such-command", stderr: "remote-exec: no-such-command could not be started in " + target.Name, status: 126},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
 				stdout, stderr, status := runCmd(t, e.cmd(t, tc.flags, tc.container, tc.cmd...), []byte(tc.stdin))
 				assert.Equal(t, tc.status, status, "exit status; stdout %q, stderr %q", stdout, stderr)
 				if tc.status == 126 {

@@ -93,12 +93,24 @@ func (s *session) run(ctx context.Context) error {
 	start := make(chan started, 1)
 	go func() {
 		token := newToken()
-		w := startWatchdog(setupCtx, cli, s.container, token)
-		// No container, or one that does not run: s.start says so.
+		// Creating the exec starts nothing: it goes beside the
+		// watchdog's start, which saves a round trip.
+		wch := make(chan *watchdog, 1)
+		go func() { wch <- startWatchdog(setupCtx, cli, s.container, token) }()
+		id, err := s.create(setupCtx, cli, token, size)
+		w := <-wch
+		// No container, or one that does not run: s.create says so.
 		if w.err != nil && !cerrdefs.IsNotFound(w.err) && !cerrdefs.IsConflict(w.err) {
 			fmt.Fprintf(os.Stderr, "remote-exec: warning: %v: if this program or the SSH link dies, the command keeps running\n", w.err)
 		}
-		id, att, err := s.start(setupCtx, cli, token, size)
+		if err != nil {
+			start <- started{w: w, err: err}
+			return
+		}
+		att, err := cli.ExecAttach(setupCtx, id, client.ExecAttachOptions{TTY: s.tty, ConsoleSize: size})
+		if err != nil {
+			err = fmt.Errorf("remote-exec: start %s in %s: %w", shquote.Join(s.cmd), s.container, err)
+		}
 		start <- started{w, att, id, err}
 	}()
 	var st started
@@ -196,8 +208,8 @@ func (s *session) run(ctx context.Context) error {
 	}
 }
 
-// start creates the exec and attaches to it (which starts it).
-func (s *session) start(ctx context.Context, cli *client.Client, token string, size client.ConsoleSize) (string, client.ExecAttachResult, error) {
+// create creates the exec (ExecAttach starts it).
+func (s *session) create(ctx context.Context, cli *client.Client, token string, size client.ConsoleSize) (string, error) {
 	created, err := cli.ExecCreate(ctx, s.container, client.ExecCreateOptions{
 		User:         s.user,
 		WorkingDir:   s.workdir,
@@ -214,17 +226,13 @@ func (s *session) start(ctx context.Context, cli *client.Client, token string, s
 	})
 	switch {
 	case cerrdefs.IsNotFound(err):
-		return "", client.ExecAttachResult{}, cleanError{fmt.Sprintf("remote-exec: no container %q on the remote host", s.container), err}
+		return "", cleanError{fmt.Sprintf("remote-exec: no container %q on the remote host", s.container), err}
 	case cerrdefs.IsConflict(err):
-		return "", client.ExecAttachResult{}, cleanError{fmt.Sprintf("remote-exec: container %q is not running", s.container), err}
+		return "", cleanError{fmt.Sprintf("remote-exec: container %q is not running", s.container), err}
 	case err != nil:
-		return "", client.ExecAttachResult{}, fmt.Errorf("remote-exec: create the exec in %s: %w", s.container, err)
+		return "", fmt.Errorf("remote-exec: create the exec in %s: %w", s.container, err)
 	}
-	att, err := cli.ExecAttach(ctx, created.ID, client.ExecAttachOptions{TTY: s.tty, ConsoleSize: size})
-	if err != nil {
-		return "", client.ExecAttachResult{}, fmt.Errorf("remote-exec: start %s in %s: %w", shquote.Join(s.cmd), s.container, err)
-	}
-	return created.ID, att, nil
+	return created.ID, nil
 }
 
 // exitStatus returns the command's exit status as an exitError (nil for
