@@ -38,7 +38,7 @@ staticcheck_bin() {
 		fi
 	fi
 	# GOTOOLCHAIN=auto: staticcheck 0.8.2 needs Go 1.26 to build; an older
-	# local Go (CI's 1.25 job) fetches it through the module proxy.
+	# local Go fetches it through the module proxy.
 	# go install overwrites only a Go binary; whatever else is there goes.
 	rm -f "$bin"
 	step "installing staticcheck $staticcheck_version into $dir" \
