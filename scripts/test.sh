@@ -53,12 +53,14 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 
-echo "== go vet ./..."
+echo "== go vet ./... (and with -tags kube: docker-sshd's Kubernetes support)"
 go vet ./...
+go vet -tags kube ./examples/docker-sshd
 
 sc=$(staticcheck_bin)
 echo "== staticcheck ./... ($("$sc" -version))"
 "$sc" ./...
+"$sc" -tags kube ./examples/docker-sshd
 
 echo "== go test -race ./..."
 export DOCKSSH_REQUIRE_DOCKER=1

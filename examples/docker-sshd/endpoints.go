@@ -223,9 +223,10 @@ type fleetSettings struct {
 // each engine: one that does not answer is logged and served as soon as it
 // does; none answering fails the start. The engines are closed by the
 // caller (also on error, those returned).
-func newFleet(ctx context.Context, specs []endpointSpec, fs fleetSettings, log *slog.Logger) (*execbridge.Fleet, []*engine, error) {
+func newFleet(ctx context.Context, specs []endpointSpec, extra []execbridge.Endpoint, fs fleetSettings, log *slog.Logger) (*execbridge.Fleet, []*engine, error) {
 	var engines []*engine
 	var eps []execbridge.Endpoint
+	urls := map[string]string{}
 	for _, s := range specs {
 		if len(s.Filters) == 0 && len(fs.filters) == 0 && cmp.Or(s.Container, fs.container) == "" && fs.routing == execbridge.RoutingOff {
 			return nil, engines, fmt.Errorf("endpoint %s has no target: give it filters or a container, or set FILTERS, CONTAINER or ROUTING", s.Name)
@@ -236,6 +237,11 @@ func newFleet(ctx context.Context, specs []endpointSpec, fs fleetSettings, log *
 		}
 		engines = append(engines, e)
 		eps = append(eps, fleetEndpoint(s, e, fs, log))
+		urls[s.Name] = e.url
+	}
+	for _, e := range extra {
+		eps = append(eps, e)
+		urls[e.Name] = "kubernetes"
 	}
 	fleet, err := execbridge.NewFleet(eps, &execbridge.FleetConfig{Logger: log})
 	if err != nil {
@@ -245,13 +251,13 @@ func newFleet(ctx context.Context, specs []endpointSpec, fs fleetSettings, log *
 	defer cancel()
 	up := 0
 	var downs []string
-	for i, st := range fleet.Check(cctx) {
+	for _, st := range fleet.Check(cctx) {
 		if st.Err == nil {
 			up++
-			log.Info("docker-sshd: endpoint answers", "endpoint", st.Name, "url", engines[i].url, "took", st.Took.Round(time.Millisecond))
+			log.Info("docker-sshd: endpoint answers", "endpoint", st.Name, "url", urls[st.Name], "took", st.Took.Round(time.Millisecond))
 			continue
 		}
-		downs = append(downs, fmt.Sprintf("%s (%s): %v", st.Name, engines[i].url, st.Err))
+		downs = append(downs, fmt.Sprintf("%s (%s): %v", st.Name, urls[st.Name], st.Err))
 	}
 	if up == 0 {
 		return nil, engines, fmt.Errorf("no endpoint answers: %s", strings.Join(downs, "; "))

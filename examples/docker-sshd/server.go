@@ -108,6 +108,10 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 	if err != nil {
 		return nil, err
 	}
+	if o["KUBECONFIG"] != "" && endpoints == nil {
+		// Pods beside the containers of the local engine.
+		endpoints = []endpointSpec{{Name: "local", URL: "local"}}
+	}
 	if b["SWARM"] {
 		if routing == execbridge.RoutingOff {
 			return nil, errors.New("SWARM=true needs ROUTING=labeled or any: users name the service in the user name (alice+web.svc)")
@@ -150,7 +154,15 @@ func newServer(ctx context.Context, o settings, given map[string]bool, stderr io
 		backend, resolver, err = s.singleEngine(ctx, fs)
 	} else {
 		var fleet *execbridge.Fleet
-		fleet, s.engines, err = newFleet(ctx, endpoints, fs, log)
+		var extra []execbridge.Endpoint
+		if o["KUBECONFIG"] != "" {
+			var ke execbridge.Endpoint
+			if ke, err = kubeEndpoint(o, fs, log); err != nil {
+				return nil, err
+			}
+			extra = append(extra, ke)
+		}
+		fleet, s.engines, err = newFleet(ctx, endpoints, extra, fs, log)
 		backend, resolver = fleet, fleet
 		if err == nil && b["SWARM"] {
 			resolver, err = newSwarm(ctx, o, fleet, s.engines, fs, log, s.addEngine)
