@@ -169,3 +169,35 @@ func elfArch(m elf.Machine, c elf.Class, d elf.Data) string {
 	}
 	return ""
 }
+
+// SFTPHelperFile is an SFTP helper program on the server's disk (see
+// DockerConfig.SFTPHelper), for a backend that copies it into its targets
+// itself. It is checked (a static Linux executable) when read, and read
+// again only when the file changed. It is safe for concurrent use.
+type SFTPHelperFile struct{ h helperFile }
+
+// NewSFTPHelperFile returns the helper at path; nothing is read yet.
+func NewSFTPHelperFile(path string) *SFTPHelperFile {
+	return &SFTPHelperFile{h: helperFile{path: path}}
+}
+
+// Info returns where the helper belongs in a target ("/" +
+// SFTPHelperPrefix + a hash of its contents), its size and its
+// architecture as GOARCH names it, reading the file only when it changed.
+func (f *SFTPHelperFile) Info() (targetPath string, size int64, arch string, err error) {
+	info, err := f.h.info()
+	if err != nil {
+		return "", 0, "", err
+	}
+	return info.containerPath(), info.size, info.arch, nil
+}
+
+// Read reads and checks the helper, and returns its contents with what
+// Info returns for them.
+func (f *SFTPHelperFile) Read() (data []byte, targetPath, arch string, err error) {
+	data, info, err := f.h.read()
+	if err != nil {
+		return nil, "", "", err
+	}
+	return data, info.containerPath(), info.arch, nil
+}

@@ -40,7 +40,7 @@ func kubeEndpoint(o settings, fs fleetSettings, log *slog.Logger) (execbridge.En
 	if err != nil {
 		return execbridge.Endpoint{}, fmt.Errorf("KUBECONFIG %s: %w", o["KUBECONFIG"], err)
 	}
-	be, err := kube.NewBackend(&kube.Config{REST: rc, Logger: log.With("endpoint", o["KUBE_ENDPOINT"])})
+	be, err := kube.NewBackend(&kube.Config{REST: rc, Logger: log.With("endpoint", o["KUBE_ENDPOINT"]), SFTPHelper: fs.sftpHelper})
 	if err != nil {
 		return execbridge.Endpoint{}, err
 	}

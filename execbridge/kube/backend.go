@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -39,6 +40,14 @@ type Config struct {
 	// exit after the hangup and termination signals before it kills
 	// them. Zero (or negative) means execbridge.DefaultKillGrace.
 	KillGrace time.Duration
+
+	// SFTPHelper is a static SFTP helper program (as
+	// execbridge.DockerConfig's) that Subsystem copies into a container
+	// without an sftp-server, through an exec of its /bin/sh and cat,
+	// to "/" + execbridge.SFTPHelperPrefix + a hash of it; the copy
+	// stays for later sessions. It needs a container whose user may
+	// write "/" (root): others get no SFTP. Empty means no helper.
+	SFTPHelper string
 }
 
 // Backend runs processes in pod containers with the pod exec API: the
@@ -52,7 +61,8 @@ type Backend struct {
 	client    kubernetes.Interface
 	logger    *slog.Logger
 	killGrace time.Duration
-	shells    sync.Map // target ID -> shell path
+	helper    *execbridge.SFTPHelperFile // nil: none
+	shells    sync.Map                   // target ID -> shell path
 }
 
 var (
@@ -69,12 +79,16 @@ func NewBackend(cfg *Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kube: client: %w", err)
 	}
-	return &Backend{
+	b := &Backend{
 		rest:      cfg.REST,
 		client:    c,
 		logger:    cmp.Or(cfg.Logger, slog.Default()),
 		killGrace: cmp.Or(max(cfg.KillGrace, 0), execbridge.DefaultKillGrace),
-	}, nil
+	}
+	if cfg.SFTPHelper != "" {
+		b.helper = execbridge.NewSFTPHelperFile(cfg.SFTPHelper)
+	}
+	return b, nil
 }
 
 // splitID splits a Target ID into namespace, pod and container.
@@ -229,16 +243,60 @@ func (b *Backend) Shell(ctx context.Context, t execbridge.Target) (string, error
 
 // Subsystem serves "sftp" with the container's own sftp-server, looked for
 // where Debian, Alpine and Fedora images keep it (execbridge.SFTPServerPaths)
-// and in PATH.
+// and in PATH, else with the SFTP helper, copied in once.
 func (b *Backend) Subsystem(ctx context.Context, t execbridge.Target, name, user string) ([]string, error) {
 	if name != "sftp" {
 		return nil, &execbridge.TargetError{Reason: "no subsystem " + name}
 	}
 	script := `for p in "$@"; do [ -x "$p" ] && { echo "$p"; exit 0; }; done; command -v sftp-server || true`
-	out, _, err := b.run(ctx, t, append([]string{"/bin/sh", "-c", script, "dockssh"}, execbridge.SFTPServerPaths()...), nil)
-	server := strings.TrimSpace(out)
-	if err != nil || !strings.HasPrefix(server, "/") {
-		return nil, &execbridge.TargetError{Reason: "container " + t.String() + " has no sftp-server (install openssh-sftp-server in its image)", Err: err}
+	out, errOut, err := b.run(ctx, t, append([]string{"/bin/sh", "-c", script, "dockssh"}, execbridge.SFTPServerPaths()...), nil)
+	if err != nil {
+		return nil, &execbridge.TargetError{Reason: "container " + t.String() + " has no /bin/sh to look for an sftp-server", Err: fmt.Errorf("%w (stderr %q)", err, logtext.Clip(errOut, 200))}
 	}
-	return []string{server, "-d", "%d"}, nil
+	if server := strings.TrimSpace(out); strings.HasPrefix(server, "/") {
+		return []string{server, "-d", "%d"}, nil
+	}
+	if b.helper == nil {
+		return nil, &execbridge.TargetError{Reason: "container " + t.String() + " has no sftp-server, and this server has no SFTP helper to copy into it"}
+	}
+	dst, err := b.installHelper(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return []string{dst}, nil
+}
+
+// helperCheck prints "present" when the file $1 is an executable of $2
+// bytes, else "absent"; then the machine (uname -m).
+const helperCheck = `if [ -x "$1" ] && [ "$(wc -c <"$1")" -eq "$2" ]; then echo present; else echo absent; fi; uname -m`
+
+// helperCopy writes standard input to $1 through a temporary name, so that
+// a copy cut short is never run.
+const helperCopy = `umask 022; t="$1.tmp.$$"; cat >"$t" && chmod 755 "$t" && mv -f "$t" "$1" || { rm -f "$t"; exit 1; }`
+
+// installHelper makes sure the SFTP helper is in t and returns its path.
+func (b *Backend) installHelper(ctx context.Context, t execbridge.Target) (string, error) {
+	dst, size, arch, err := b.helper.Info()
+	if err != nil {
+		return "", &execbridge.TargetError{Reason: "container " + t.String() + " has no sftp-server, and the SFTP helper of this server is unusable", Err: err}
+	}
+	out, _, err := b.run(ctx, t, []string{"/bin/sh", "-c", helperCheck, "dockssh", dst, fmt.Sprint(size)}, nil)
+	fields := strings.Fields(out)
+	if err != nil || len(fields) != 2 {
+		return "", &execbridge.TargetError{Reason: "container " + t.String() + " has no sftp-server, and its tools (sh, wc, uname) to receive the SFTP helper are missing", Err: err}
+	}
+	if goarch := map[string]string{"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "s390x": "s390x", "ppc64le": "ppc64le", "riscv64": "riscv64"}[fields[1]]; goarch != arch {
+		return "", &execbridge.TargetError{Reason: fmt.Sprintf("container %s has no sftp-server, and the SFTP helper of this server is built for %s, not %s", t, arch, fields[1])}
+	}
+	if fields[0] == "present" {
+		return dst, nil
+	}
+	data, dst, _, err := b.helper.Read()
+	if err != nil {
+		return "", &execbridge.TargetError{Reason: "container " + t.String() + " has no sftp-server, and the SFTP helper of this server is unusable", Err: err}
+	}
+	if _, errOut, err := b.run(ctx, t, []string{"/bin/sh", "-c", helperCopy, "dockssh", dst}, bytes.NewReader(data)); err != nil {
+		return "", &execbridge.TargetError{Reason: "container " + t.String() + " has no sftp-server, and the SFTP helper could not be copied into it (may its user write /?)", Err: fmt.Errorf("%w (stderr %q)", err, logtext.Clip(errOut, 200))}
+	}
+	return dst, nil
 }
