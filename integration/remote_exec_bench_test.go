@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,8 +32,9 @@ import (
 // written to its master side and timed until the echo is read back there,
 // without tmux's own latency. The clients are interleaved key by key,
 // taking turns at going first, so load on the machine hits all alike.
-// Whatever b.N is, each sub-benchmark types 200 keys into each client and
-// reports p50 and p99.
+// Whatever b.N is, each of them types 200 keys into each client and
+// reports p50 and p99. "start" times whole sessions running `true`
+// without a terminal (median of 10 each).
 func BenchmarkRemoteExec(b *testing.B) {
 	var sshd *harness.SSHD
 	var target *harness.Target
@@ -51,9 +53,37 @@ func BenchmarkRemoteExec(b *testing.B) {
 	clients := []echoClient{
 		{name: "remote-exec", env: e.env, argv: e.argv(nil, target.Name, "cat"), raw: true},
 		{name: "docker-cli", env: dockerEnv, argv: []string{"docker", "-H", fmt.Sprintf("ssh://%s@%s", sshd.User, sshd.Addr()), "exec", "-it", target.Name, "cat"}, raw: true},
-		{name: "remote-exec-streamlocal", env: e.env, argv: e.argv([]string{"-streamlocal"}, target.Name, "cat"), raw: true},
+		{name: "remote-exec-streamlocal", env: e.env, argv: streamlocal(e.argv([]string{"-streamlocal"}, target.Name, "cat")), raw: true},
 		{name: "local-cat", env: e.env, argv: []string{"cat"}},
 	}
+
+	// A whole session: connect, start `true` (remote-exec's watchdog
+	// included), exit status; no terminal. Medians of 10, interleaved.
+	b.Run("start", func(b *testing.B) {
+		runs := []echoClient{
+			{name: "remote-exec", env: e.env, argv: e.argv(nil, target.Name, "true")},
+			{name: "docker-cli", env: dockerEnv, argv: []string{"docker", "-H", fmt.Sprintf("ssh://%s@%s", sshd.User, sshd.Addr()), "exec", target.Name, "true"}},
+			{name: "remote-exec-streamlocal", env: e.env, argv: streamlocal(e.argv([]string{"-streamlocal"}, target.Name, "true"))},
+		}
+		times := make([][]time.Duration, len(runs))
+		for range b.N {
+			for range 10 {
+				for k, r := range runs {
+					cmd := exec.Command(r.argv[0], r.argv[1:]...)
+					cmd.Env = r.env
+					start := time.Now()
+					if out, err := cmd.CombinedOutput(); err != nil {
+						b.Fatalf("%s: %v: %s", r.name, err, out)
+					}
+					times[k] = append(times[k], time.Since(start))
+				}
+			}
+		}
+		for k, r := range runs {
+			b.ReportMetric(percentile(times[k], 50), "ms-p50-"+r.name)
+		}
+		b.ReportMetric(percentile(times[0], 50)/percentile(times[1], 50), "remote-exec/docker-cli-p50")
+	})
 
 	b.Run("tmux", func(b *testing.B) {
 		term := newTmux(b, 24, 80, clients[0].argv, clients[0].env)
@@ -76,6 +106,19 @@ func BenchmarkRemoteExec(b *testing.B) {
 		}
 		measureEcho(b, clients, keyers)
 	})
+}
+
+// streamlocal names the Docker socket in the URL of a remote-exec
+// command line: the streamlocal transport needs its path (without one,
+// remote-exec falls back to dial-stdio).
+func streamlocal(argv []string) []string {
+	out := slices.Clone(argv)
+	for i, a := range out {
+		if a == "ssh://remote-exec-test" {
+			out[i] = a + "/var/run/docker.sock"
+		}
+	}
+	return out
 }
 
 // echoClient is a program that runs cat on a terminal.
