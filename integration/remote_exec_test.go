@@ -197,6 +197,14 @@ func TestRemoteExec(t *testing.T) {
 		}
 	})
 
+	t.Run("-T on a terminal", func(t *testing.T) {
+		t.Parallel()
+		term, before, after := e.terminal(t, 24, 80, []string{"-T"}, target.Name, "sh", "-c", "[ -t 0 ] || [ -t 1 ] && echo HAS-A-TTY || echo NO-TTY")
+		assert.Equal(t, "0", term.exitStatus())
+		term.waitScreen("NO-TTY")
+		assertSameTerminal(t, before, after)
+	})
+
 	t.Run("signals end the command", func(t *testing.T) {
 		t.Parallel()
 		// SIGHUP is what closing the terminal sends.
@@ -281,6 +289,8 @@ func TestRemoteExec(t *testing.T) {
 				stderr: "remote-exec: no container \"no-such-container-", status: 255},
 			{name: "container not running", container: stopped, cmd: []string{"true"},
 				stderr: fmt.Sprintf("remote-exec: container %q is not running", stopped), status: 255},
+			{name: "bad detach keys", flags: []string{"-detach-keys", "ctrl-p,meta-q"}, container: target.Name, cmd: []string{"true"},
+				stderr: `remote-exec: -detach-keys "ctrl-p,meta-q"`, status: 2},
 			{name: "unknown command", container: target.Name, cmd: []string{"no-such-command"},
 				stdout: "no-such-command", stderr: "remote-exec: no-such-command could not be started in " + target.Name, status: 126},
 		} {
