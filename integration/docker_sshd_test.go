@@ -27,35 +27,56 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var dockerSSHDBuild struct {
+type binaryBuild struct {
 	once sync.Once
 	path string
 	err  error
 }
 
+// dockerSSHDBuilds are the docker-sshd binaries of this test process, by
+// build tags.
+var dockerSSHDBuilds struct {
+	mu     sync.Mutex
+	byTags map[string]*binaryBuild
+}
+
 // dockerSSHDBinary builds examples/docker-sshd once per test process,
 // static (CGO_ENABLED=0), as its docs say to build it.
-func dockerSSHDBinary(tb testing.TB) string {
+func dockerSSHDBinary(tb testing.TB) string { return dockerSSHDBinaryTags(tb, "") }
+
+// dockerSSHDBinaryTags builds examples/docker-sshd with build tags (such
+// as "kube") once per test process.
+func dockerSSHDBinaryTags(tb testing.TB, tags string) string {
 	tb.Helper()
-	dockerSSHDBuild.once.Do(func() {
+	dockerSSHDBuilds.mu.Lock()
+	if dockerSSHDBuilds.byTags == nil {
+		dockerSSHDBuilds.byTags = map[string]*binaryBuild{}
+	}
+	b := dockerSSHDBuilds.byTags[tags]
+	if b == nil {
+		b = &binaryBuild{}
+		dockerSSHDBuilds.byTags[tags] = b
+	}
+	dockerSSHDBuilds.mu.Unlock()
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "docker-sshd-test-")
 		if err != nil {
-			dockerSSHDBuild.err = err
+			b.err = err
 			return
 		}
 		atExit(func() { os.RemoveAll(dir) })
 		bin := filepath.Join(dir, "docker-sshd")
-		cmd := exec.Command("go", "build", "-o", bin, "./examples/docker-sshd")
+		cmd := exec.Command("go", "build", "-tags", tags, "-o", bin, "./examples/docker-sshd")
 		cmd.Dir = harness.RepoRoot()
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			dockerSSHDBuild.err = fmt.Errorf("go build ./examples/docker-sshd: %v: %s", err, out)
+			b.err = fmt.Errorf("go build -tags %q ./examples/docker-sshd: %v: %s", tags, err, out)
 			return
 		}
-		dockerSSHDBuild.path = bin
+		b.path = bin
 	})
-	require.NoError(tb, dockerSSHDBuild.err)
-	return dockerSSHDBuild.path
+	require.NoError(tb, b.err)
+	return b.path
 }
 
 // sshdProc is a running docker-sshd.
@@ -81,7 +102,12 @@ func freeTCPPort(tb testing.TB) int {
 // environment) on free ports of 127.0.0.1 and waits until it listens.
 func startDockerSSHD(tb testing.TB, env map[string]string) *sshdProc {
 	tb.Helper()
-	bin := dockerSSHDBinary(tb)
+	return startDockerSSHDBinary(tb, dockerSSHDBinary(tb), env)
+}
+
+// startDockerSSHDBinary is startDockerSSHD with the binary bin.
+func startDockerSSHDBinary(tb testing.TB, bin string, env map[string]string) *sshdProc {
+	tb.Helper()
 	p := &sshdProc{port: freeTCPPort(tb), httpPort: freeTCPPort(tb), logs: &lockedBuffer{}, exited: make(chan struct{})}
 	keyPath := filepath.Join(tb.TempDir(), "hostkey")
 	base := map[string]string{
