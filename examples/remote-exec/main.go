@@ -42,13 +42,15 @@
 // starts and waits on its standard input, which the engine closes when
 // the watchdog's attach connection ends, whichever way it ends: remote-exec
 // exits or is killed, or sshd or the network drops the SSH connection.
-// Then, unless remote-exec said "detach" first, the watchdog sends SIGHUP,
-// as a terminal hangup would, to every process that carries the token
-// (the command and the children that kept its environment) and, a second
-// later, SIGKILL to those still there. The same happens when the command
-// exits while children it started still run. A process that clears its
-// environment escapes. A container without sh, tr, grep and kill cannot run
-// the watchdog: remote-exec says so and runs the command without it.
+// Then, unless remote-exec said "detach" first, the watchdog runs the
+// reaper execbridge runs after its sessions (internal/procscript): SIGHUP,
+// as a terminal hangup would, SIGTERM and SIGCONT to every process that
+// carries the token and to every process in their sessions (a child that
+// cleared its environment stays in its session), then, a second later,
+// SIGKILL to those still there. The same happens when the command exits
+// while children it started still run. A container without sh and grep
+// cannot run the watchdog: remote-exec says so and runs the command
+// without it.
 package main
 
 import (

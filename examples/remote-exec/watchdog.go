@@ -13,32 +13,27 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/dockssh/dockssh/internal/logtext"
+	"github.com/dockssh/dockssh/internal/procscript"
 )
 
 // sessionVar marks the processes of a session: the command gets it in
 // its environment and its children inherit it.
 const sessionVar = "DOCKSSH_EXEC_SESSION"
 
-// watchdogScript runs in the container with "NAME=TOKEN" as $1. It reads
-// one line: "detach" lets the session's processes run on; anything else,
-// or end of file (the engine closes the exec's standard input when its
-// attach connection ends, however it ends), hangs them up: SIGHUP, as a
-// terminal hangup sends, then SIGKILL to those still there a second
-// later. Processes are found by the marker in /proc/PID/environ, one
-// NUL-terminated entry at a time (busybox grep stops a line at a NUL); a
-// zombie's is empty, so ended ones are skipped.
-const watchdogScript = `echo ready
+// watchdogScript runs in the container with a reaper's command line as
+// its arguments. Once it knows the reaper can run (it needs grep), it
+// says "ready" and reads one line: "detach" lets the session's
+// processes run on; anything else, or end of file (the engine closes the
+// exec's standard input when its attach connection ends, however it
+// ends), runs the reaper.
+const watchdogScript = `command -v grep >/dev/null 2>&1 || { echo "no grep in the container"; exit 1; }
+echo ready
 read -r line && [ "$line" = detach ] && exit 0
-signal() {
-	found=
-	for d in /proc/[0-9]*; do
-		tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qxF "$1" || continue
-		kill -"$2" "${d#/proc/}" 2>/dev/null && found=1
-	done
-	[ -n "$found" ]
-}
-signal "$1" HUP && sleep 1 && signal "$1" KILL
-exit 0`
+exec "$@"`
+
+// reapGrace is how long the session's processes have between SIGHUP (and
+// SIGTERM) and SIGKILL.
+const reapGrace = time.Second
 
 // watchdog is the exec that ends a session's processes when the session
 // ends without a detach.
@@ -53,7 +48,11 @@ type watchdog struct {
 func startWatchdog(ctx context.Context, cli *client.Client, container, token string) *watchdog {
 	created, err := cli.ExecCreate(ctx, container, client.ExecCreateOptions{
 		AttachStdin: true, AttachStdout: true, AttachStderr: true,
-		Cmd: []string{"/bin/sh", "-c", watchdogScript, "remote-exec-watchdog", sessionVar + "=" + token},
+		// procscript's reaper, the one execbridge runs after a session:
+		// SIGHUP, as a terminal hangup sends, SIGTERM and SIGCONT to
+		// every process that carries the marker and to the rest of
+		// their sessions, then SIGKILL to those left after reapGrace.
+		Cmd: append([]string{"/bin/sh", "-c", watchdogScript, "remote-exec-watchdog"}, procscript.ReapArgv(sessionVar+"="+token, reapGrace)...),
 	})
 	if err != nil {
 		return &watchdog{err: fmt.Errorf("no watchdog in %s: %w", container, err)}
@@ -72,7 +71,7 @@ func startWatchdog(ctx context.Context, cli *client.Client, container, token str
 	case <-out.seen:
 		return w
 	case <-w.done:
-		w.err = fmt.Errorf("no watchdog in %s (it needs sh, tr, grep and kill): %q", container, logtext.Clip(strings.TrimSpace(out.text()), 200))
+		w.err = fmt.Errorf("no watchdog in %s (it needs sh and grep): %q", container, logtext.Clip(strings.TrimSpace(out.text()), 200))
 	case <-ctx.Done():
 		w.err = fmt.Errorf("no watchdog in %s: %w", container, ctx.Err())
 	}
