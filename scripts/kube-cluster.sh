@@ -223,11 +223,20 @@ start() {
 	echo "$name $!" >>"$dir/pids"
 }
 
+# running PID: reports whether process PID runs. A daemon that died is
+# reparented and may stay a zombie for a while, which kill -0 still finds.
+running() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[ "${stat%% *}" != Z ]
+}
+
 # alive NAME: reports whether the daemon NAME recorded in DIR/pids runs.
 alive() {
 	local pid
 	pid=$(awk -v n="$1" '$1 == n {print $2}' "$dir/pids" 2>/dev/null)
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+	[ -n "$pid" ] && running "$pid"
 }
 
 # wait_for WHAT NAME SECONDS COMMAND...: polls COMMAND until it succeeds;
@@ -397,7 +406,8 @@ cmd_up() {
 	api_port=$(free_port)
 	kubelet_port=$(free_port)
 	kubelet_healthz_port=$(free_port)
-	cgroup_root=/dockssh-kube-$(basename "$dir" | tr -c 'a-zA-Z0-9_.\n-' _)
+	cgroup_root=$(basename "$dir" | tr -c 'a-zA-Z0-9_.\n-' _)
+	cgroup_root=/dockssh-kube-${cgroup_root#dockssh-kube-}
 	# docker save names an image docker.io/NAME:TAG once imported.
 	case $image in */*/*) sandbox_image=$image ;; */*) sandbox_image=docker.io/$image ;; *) sandbox_image=docker.io/library/$image ;; esac
 	cat >"$dir/env" <<-ENV
@@ -481,7 +491,7 @@ stop_pid() {
 	owned "$pid" || return 0
 	kill -TERM "$pid" 2>/dev/null || return 0
 	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || { say "stopped $name (pid $pid)"; return 0; }
+		running "$pid" || { say "stopped $name (pid $pid)"; return 0; }
 		[ "$i" -eq 50 ] || sleep 0.2
 	done
 	kill -KILL "$pid" 2>/dev/null || true
@@ -581,7 +591,7 @@ cmd_down() {
 cmd_watch() {
 	dir=$1
 	local owner=$2
-	while kill -0 "$owner" 2>/dev/null && [ -d "$dir" ]; do sleep 1; done
+	while running "$owner" && [ -d "$dir" ]; do sleep 1; done
 	[ -d "$dir" ] || exit 0
 	say "owner $owner exited; tearing down $dir"
 	cmd_down "$dir"
