@@ -4,6 +4,8 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/dockssh/dockssh/integration/internal/harness"
 )
 
 // cleanups run after every test of the package: for what tests share, such
@@ -26,5 +28,7 @@ func TestMain(m *testing.M) {
 		fn()
 	}
 	cleanups.Unlock()
+	// What the harness shares between tests (the Kubernetes cluster).
+	harness.TearDown()
 	os.Exit(code)
 }
