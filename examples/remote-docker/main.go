@@ -14,27 +14,18 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/moby/moby/client"
 
 	"github.com/dockssh/dockssh/dialer"
-	"github.com/dockssh/dockssh/hostkeys"
+	"github.com/dockssh/dockssh/examples/internal/sshflags"
 )
 
 func main() {
-	var (
-		sshConfig = flag.String("F", "", "ssh_config file (default ~/.ssh/config)")
-		identity  = flag.String("i", "", "identity file, tried after the agent's keys")
-		acceptNew = flag.Bool("accept-new", false, "trust an unknown host on first use and add it to known_hosts")
-		fast      = flag.Bool("streamlocal", false, "use direct-streamlocal channels to the socket in the URL (falls back to dial-stdio)")
-		verbose   = flag.Bool("v", false, "log each stage of the connection to stderr")
-		timeout   = flag.Duration("timeout", 30*time.Second, "give up after this long")
-	)
+	ssh := sshflags.Register(flag.CommandLine, "i", "give up after this long")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags] ssh://[user@]host[:port][/path/to/docker.sock]\n", os.Args[0])
 		flag.PrintDefaults()
@@ -44,25 +35,8 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	// net/http, under the Docker client, does not pass a request's
-	// deadline to the dial: a server that does not answer would show
-	// only as "context deadline exceeded" at -timeout. With half of it
-	// as ConnectTimeout the dialer's own error, which names the stage
-	// and the wait, comes first.
-	cfg := &dialer.Config{SSHConfigPath: *sshConfig, ConnectTimeout: *timeout / 2}
-	if *identity != "" {
-		cfg.IdentityFiles = []string{*identity}
-	}
-	if *acceptNew {
-		cfg.HostKeyPolicy = hostkeys.AcceptNew
-	}
-	if *fast {
-		cfg.Transport = dialer.TransportStreamLocal
-	}
-	if *verbose {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	cfg := ssh.Config()
+	ctx, cancel := context.WithTimeout(context.Background(), ssh.Timeout)
 	defer cancel()
 	if err := run(ctx, flag.Arg(0), cfg); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -58,14 +58,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
-	"time"
 
 	"github.com/moby/term"
 
-	"github.com/dockssh/dockssh/dialer"
-	"github.com/dockssh/dockssh/hostkeys"
+	"github.com/dockssh/dockssh/examples/internal/sshflags"
 )
 
 // Exit statuses of remote-exec itself, as ssh and the shells use them.
@@ -80,12 +77,7 @@ const defaultDetachKeys = "ctrl-p,ctrl-q"
 
 func main() {
 	var (
-		sshConfig   = flag.String("F", "", "ssh_config file (default ~/.ssh/config)")
-		identity    = flag.String("identity", "", "identity file, tried after the agent's keys (ssh -i)")
-		acceptNew   = flag.Bool("accept-new", false, "trust an unknown host on first use and add it to known_hosts")
-		fast        = flag.Bool("streamlocal", false, "use direct-streamlocal channels to the socket in the URL (falls back to dial-stdio)")
-		verbose     = flag.Bool("v", false, "log each stage of the connection to stderr")
-		timeout     = flag.Duration("timeout", 30*time.Second, "give up connecting and starting the command after this long")
+		ssh         = sshflags.Register(flag.CommandLine, "identity", "give up connecting and starting the command after this long")
 		interactive = flag.Bool("i", false, "keep standard input open without a terminal (docker exec -i)")
 		noTTY       = flag.Bool("T", false, "no terminal in the container, even when standard input is one")
 		detachKeys  = flag.String("detach-keys", defaultDetachKeys, "key sequence that detaches from the command, leaving it running")
@@ -106,22 +98,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "remote-exec: -detach-keys %q: want keys like ctrl-p,ctrl-q (a-z, ctrl-@ to ctrl-_, DEL)\n", *detachKeys)
 		os.Exit(exitUsage)
 	}
-	// As in examples/remote-docker: net/http does not pass a request's
-	// deadline to the dial, so half of -timeout bounds the SSH stages and
-	// the dialer's error, which names the stage, comes first.
-	cfg := &dialer.Config{SSHConfigPath: *sshConfig, ConnectTimeout: *timeout / 2}
-	if *identity != "" {
-		cfg.IdentityFiles = []string{*identity}
-	}
-	if *acceptNew {
-		cfg.HostKeyPolicy = hostkeys.AcceptNew
-	}
-	if *fast {
-		cfg.Transport = dialer.TransportStreamLocal
-	}
-	if *verbose {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	cfg := ssh.Config()
 	cmd := flag.Args()[2:]
 	if len(cmd) == 0 {
 		cmd = []string{"sh"}
@@ -136,7 +113,7 @@ func main() {
 		tty:         stdinIsTerminal && !*noTTY,
 		interactive: *interactive || (stdinIsTerminal && !*noTTY),
 		detachKeys:  *detachKeys,
-		setup:       *timeout,
+		setup:       ssh.Timeout,
 		dialer:      cfg,
 	}
 	os.Exit(s.main(context.Background()))
