@@ -513,6 +513,15 @@ pids_in_cgroups() {
 	done | sort -un
 }
 
+# other_kubelet_runs reports whether any kubelet but this cluster's runs.
+other_kubelet_runs() {
+	local p
+	for p in $(pgrep -x kubelet || true); do
+		owned "$p" || return 0
+	done
+	return 1
+}
+
 cmd_down() {
 	dir=$1
 	case $dir in /*) ;; *) dir=$(pwd)/$dir ;; esac
@@ -545,11 +554,24 @@ cmd_down() {
 			ctr --address "$sock" -n k8s.io containers rm "$id" >/dev/null 2>&1 || true
 		done
 		say "removed the containerd tasks and containers"
+	elif [ -e "$sock" ]; then
+		say "containerd does not answer on $sock: its shims and the cgroup ${cgroup_root:-} are cleaned up below"
 	fi
 	stop_recorded containerd
 	# Shims outlive containerd; each names the private socket after -address.
+	# A killed shim leaves its socket behind, at the path containerd 1.6
+	# derives from the address, namespace and ID (runtime/v2/shim
+	# SocketAddress: /run/containerd/s/ + sha256 of ADDRESS/NS/ID).
 	for pid in $(pgrep -f -- "containerd-shim-runc-v2 .*-address $sock( |\$)" || true); do
-		owned "$pid" && kill -KILL "$pid" 2>/dev/null && say "killed containerd-shim-runc-v2 (pid $pid)"
+		owned "$pid" || continue
+		local args ns="" cid=""
+		args=$(tr '\0' '\n' <"/proc/$pid/cmdline")
+		ns=$(echo "$args" | sed -n '/^-namespace$/{n;p;q}')
+		cid=$(echo "$args" | sed -n '/^-id$/{n;p;q}')
+		kill -KILL "$pid" 2>/dev/null && say "killed containerd-shim-runc-v2 (pid $pid)"
+		if [ -n "$ns" ] && [ -n "$cid" ]; then
+			rm -f "/run/containerd/s/$(printf '%s' "$sock/$ns/$cid" | sha256sum | cut -d' ' -f1)"
+		fi
 	done
 	# Anything a pod left in the cluster's cgroups.
 	for i in 1 2 3; do
@@ -582,6 +604,12 @@ cmd_down() {
 	if [ -d /var/log/containers ]; then
 		find /var/log/containers -maxdepth 1 -type l -lname "$dir/*" -delete 2>/dev/null || true
 		rmdir /var/log/containers 2>/dev/null || true
+	fi
+	# kubelet's device manager listens on a fixed path, whatever its root
+	# directory: remove it unless another kubelet runs.
+	if [ -S /var/lib/kubelet/device-plugins/kubelet.sock ] && ! other_kubelet_runs; then
+		rm -f /var/lib/kubelet/device-plugins/kubelet.sock
+		rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null || true
 	fi
 	rm -rf "$dir"
 	say "down: $dir removed"
