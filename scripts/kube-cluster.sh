@@ -152,7 +152,9 @@ cmd_build() {
 marker=.dockssh-kube-cluster
 
 # free_port: a port on 127.0.0.1 that nothing listens on and that this run has
-# not handed out yet (the daemons bind them moments later).
+# not handed out yet (the daemons bind them moments later). 20000-31999 stays
+# below Linux's default ephemeral range (32768-60999), so an outgoing
+# connection does not take it meanwhile.
 taken_ports=" "
 free_port() {
 	local p listening
