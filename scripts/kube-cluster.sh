@@ -62,12 +62,22 @@ usage() {
 
 # ---------------------------------------------------------------- build
 
-# apt_install PACKAGE COMMAND: installs PACKAGE when COMMAND is missing.
-apt_install() {
-	command -v "$2" >/dev/null && return 0
-	[ "$(id -u)" -eq 0 ] || fail "$2 is missing; install the Debian package $1 (as root: apt-get install -y $1)"
-	step "installing $1 (apt-get)" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$1"
-	command -v "$2" >/dev/null || fail "$1 is installed but $2 is still not on PATH"
+# install_missing: installs the Debian packages whose commands are missing.
+install_missing() {
+	local need=() pair
+	for pair in etcd-server:etcd kubernetes-client:kubectl containerd:containerd containerd:ctr runc:runc openssl:openssl curl:curl iproute2:ss; do
+		command -v "${pair#*:}" >/dev/null && continue
+		case " ${need[*]} " in *" ${pair%%:*} "*) ;; *) need+=("${pair%%:*}") ;; esac
+	done
+	[ ${#need[@]} -gt 0 ] || return 0
+	command -v apt-get >/dev/null || fail "missing ${need[*]} and no apt-get to install them"
+	[ "$(id -u)" -eq 0 ] || fail "missing ${need[*]}; install them as root: apt-get install -y ${need[*]}"
+	step "apt-get update" apt-get update -q
+	step "installing ${need[*]} (apt-get)" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends "${need[@]}"
+	for pair in etcd-server:etcd kubernetes-client:kubectl containerd:ctr; do
+		command -v "${pair#*:}" >/dev/null || fail "${pair%%:*} is installed but ${pair#*:} is still not on PATH"
+	done
 }
 
 # binaries_ok reports whether both cached binaries exist and report $version.
@@ -113,12 +123,7 @@ build_one() {
 }
 
 cmd_build() {
-	apt_install etcd-server etcd
-	apt_install kubernetes-client kubectl
-	apt_install containerd containerd
-	apt_install containerd ctr
-	apt_install openssl openssl
-	command -v runc >/dev/null || apt_install runc runc
+	install_missing
 	command -v go >/dev/null || fail "Go is not installed (https://go.dev/doc/install)"
 	command -v flock >/dev/null || fail "flock (util-linux) is missing"
 	mkdir -p "$cache"
@@ -529,6 +534,11 @@ cmd_down() {
 	case $dir in /*) ;; *) dir=$(pwd)/$dir ;; esac
 	if [ ! -e "$dir" ]; then
 		say "nothing to tear down in $dir"
+		return 0
+	fi
+	if [ ! -f "$dir/$marker" ] && [ -d "$dir" ] && [ -z "$(ls -A "$dir")" ]; then
+		rmdir "$dir"
+		say "nothing to tear down in $dir (empty; removed)"
 		return 0
 	fi
 	[ -f "$dir/$marker" ] || fail "$dir is not a cluster directory made by this script (no $marker); not touching it"

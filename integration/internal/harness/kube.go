@@ -8,8 +8,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -99,7 +101,13 @@ func startKube(image string) (*Kube, error) {
 	up.Env = append(os.Environ(), "DOCKSSH_KUBE_OWNER_PID="+strconv.Itoa(os.Getpid()))
 	up.Stdout, up.Stderr = os.Stderr, os.Stderr
 	if err := up.Run(); err != nil {
-		// up tears down what it started when it fails.
+		// up tears down what it started when it fails; what is left is
+		// the directory when up refused to start at all.
+		if err := os.Remove(dir); err == nil || errors.Is(err, fs.ErrNotExist) {
+			kube.mu.Lock()
+			kube.dir = ""
+			kube.mu.Unlock()
+		}
 		return nil, fmt.Errorf("harness: kube: %s up %s: %w", kubeScript(), dir, err)
 	}
 	env, err := readEnvFile(filepath.Join(dir, "env"))
