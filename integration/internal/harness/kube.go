@@ -58,7 +58,9 @@ var kube struct {
 // use: the binaries are built once per machine and Kubernetes version
 // (cached outside the repository; about 7 minutes cold), the cluster itself
 // starts in about 15 s. [TearDown] stops it when the tests are done; if the
-// test binary dies first, a watchdog started with the cluster stops it.
+// test binary dies first, a watchdog started with the cluster stops it. A
+// cold build inside a test can outlast go test's default 10-minute timeout:
+// run scripts/kube-cluster.sh build first on a fresh machine.
 //
 // Without Docker, without root or when the build fails, the calling test is
 // skipped with a loud reason, unless [Required] reports true: then it fails.
