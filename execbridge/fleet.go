@@ -70,7 +70,8 @@ type FleetConfig struct {
 // "." + an endpoint name: "alice+web1.host-a" asks for web1 on host-a only,
 // and host-a's Resolver sees "web1". A route without a known endpoint
 // suffix, and a user name without a route, are resolved on every endpoint
-// at once: exactly one answer is the target; answers from several
+// at once (on those whose Resolver is a RouteOwner of the route, when
+// some are): exactly one answer is the target; answers from several
 // endpoints are refused with a message naming the candidates (there is no
 // meaningful "newest" across engines), so the user adds the endpoint.
 // A container whose own name ends in "." + an endpoint name is reached by
@@ -187,6 +188,16 @@ func SplitRoute(route string, endpoints []string) (target, endpoint string) {
 	return route[:i], route[i+1:]
 }
 
+// A RouteOwner is a Resolver whose routes have a syntax of their own, such
+// as a pod's "web-1.pod" or a Swarm service's "web.svc". A Fleet resolves a
+// route that some endpoints' resolvers own on those endpoints only, so
+// that the user reads their answer (a pod that is not ready) rather than
+// another engine's "no such container".
+type RouteOwner interface {
+	// OwnsRoute reports whether route is in the resolver's syntax.
+	OwnsRoute(route string) bool
+}
+
 // Endpoints returns the names of the endpoints, in order.
 func (f *Fleet) Endpoints() []string {
 	eps := f.list()
@@ -209,6 +220,9 @@ func (f *Fleet) Resolve(ctx context.Context, req Request) (Target, error) {
 		return f.named(name).resolve(ctx, f.logger, req)
 	}
 	eps := f.list()
+	if owners := ownersOf(eps, req.Route); len(owners) > 0 {
+		eps = owners
+	}
 	if len(eps) == 1 {
 		return eps[0].resolve(ctx, f.logger, req)
 	}
@@ -254,6 +268,17 @@ func (f *Fleet) Resolve(ctx context.Context, req Request) (Target, error) {
 		return Target{}, &TargetError{Reason: reason, Err: errors.Join(ErrUnavailable, first)}
 	}
 	return Target{}, first
+}
+
+// ownersOf returns the endpoints whose resolver owns route.
+func ownersOf(eps []*fleetEndpoint, route string) []*fleetEndpoint {
+	var owners []*fleetEndpoint
+	for _, e := range eps {
+		if o, ok := e.Resolver.(RouteOwner); ok && route != "" && o.OwnsRoute(route) {
+			owners = append(owners, e)
+		}
+	}
+	return owners
 }
 
 // resolve asks e's Resolver and keeps e's health.

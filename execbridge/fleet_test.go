@@ -336,3 +336,33 @@ func TestFleetThroughBridge(t *testing.T) {
 		t.Fatalf("alice+web1 ran in %+v", p.spec.Target)
 	}
 }
+
+// ownerResolver owns the routes ending in ".own".
+type ownerResolver struct{ mapResolver }
+
+func (o *ownerResolver) OwnsRoute(route string) bool { return strings.HasSuffix(route, ".own") }
+
+// A route that an endpoint's resolver owns is asked there only: its answer
+// (here a refusal) is what the user reads, not another engine's.
+func TestFleetRouteOwner(t *testing.T) {
+	plain := &mapResolver{targets: map[string]Target{"x.own": {ID: "p"}, "web1": {ID: "w"}}}
+	owner := &ownerResolver{mapResolver{targets: map[string]Target{}}}
+	f, err := NewFleet([]Endpoint{
+		{Name: "docker", Backend: newFakeBackend(nil), Resolver: plain},
+		{Name: "k8s", Backend: newFakeBackend(nil), Resolver: owner},
+	}, &FleetConfig{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Resolve(t.Context(), Request{Route: "x.own", Grant: &authn.Grant{}})
+	var te *TargetError
+	if !errors.As(err, &te) || te.Reason != `no running container "x.own" that you may use` {
+		t.Fatalf("Resolve(x.own) = %v; want the owner's refusal, not the other endpoint's target", err)
+	}
+	if len(plain.routes) != 0 {
+		t.Errorf("the endpoint that does not own x.own was asked: %v", plain.routes)
+	}
+	if got, err := f.Resolve(t.Context(), Request{Route: "web1", Grant: &authn.Grant{}}); err != nil || got.ID != "w" {
+		t.Errorf("Resolve(web1) = %+v, %v; routes nobody owns go everywhere", got, err)
+	}
+}

@@ -70,6 +70,12 @@ type SwarmResolver struct {
 	Next Resolver
 }
 
+// OwnsRoute implements RouteOwner: routes that name a service.
+func (r *SwarmResolver) OwnsRoute(route string) bool {
+	_, ok := parseServiceRoute(route)
+	return ok
+}
+
 // serviceRoute is a parsed service route.
 type serviceRoute struct {
 	service  string

@@ -22,6 +22,7 @@ import (
 	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/dockssh/dockssh/execbridge"
+	"github.com/dockssh/dockssh/execbridge/sftphelper"
 	"github.com/dockssh/dockssh/internal/logtext"
 	"github.com/dockssh/dockssh/internal/shquote"
 )
@@ -263,7 +264,7 @@ func (b *Backend) Subsystem(ctx context.Context, t execbridge.Target, name, user
 	if err != nil {
 		return nil, err
 	}
-	return []string{dst}, nil
+	return []string{dst, sftphelper.Arg}, nil
 }
 
 // helperCheck prints "present" when the file $1 is an executable of $2

@@ -67,7 +67,16 @@ type Resolver struct {
 	AllowAnnotation string
 }
 
-var _ execbridge.Resolver = (*Resolver)(nil)
+var (
+	_ execbridge.Resolver   = (*Resolver)(nil)
+	_ execbridge.RouteOwner = (*Resolver)(nil)
+)
+
+// OwnsRoute implements execbridge.RouteOwner: routes that name a pod.
+func (r *Resolver) OwnsRoute(route string) bool {
+	_, ok := parsePodRoute(route)
+	return ok
+}
 
 type podRoute struct{ pod, namespace string }
 
