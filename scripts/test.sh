@@ -17,6 +17,10 @@ command -v go >/dev/null || fail "Go is not installed (https://go.dev/doc/instal
 
 bash scripts/ensure-docker.sh
 bash scripts/build-images.sh >/dev/null
+# kube-apiserver and kubelet for the Kubernetes tests, built once per
+# machine and version (cached outside the repository; minutes, cold) before
+# the tests start rather than inside the first one.
+bash scripts/kube-cluster.sh build
 
 # staticcheck, pinned: a new release may add checks, and a run must not fail
 # because a tool moved on. 0.8.2 (2026.2.2) is the release that knows Go 1.26.
