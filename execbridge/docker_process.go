@@ -289,9 +289,28 @@ func (p *dockerProcess) targetStopped(ctx context.Context, code int) bool {
 	if !ok {
 		return false
 	}
-	in, err := ci.ContainerInspect(ctx, containerRef(p.target), client.ContainerInspectOptions{})
-	return err == nil && in.Container.State != nil && !in.Container.State.Running
+	// The engine records the exec's end before the container's (both
+	// come from containerd's events): a container that still runs is
+	// asked again for a short while.
+	deadline := time.Now().Add(targetStopWait)
+	bo := newBackoff(20*time.Millisecond, 200*time.Millisecond)
+	for {
+		in, err := ci.ContainerInspect(ctx, containerRef(p.target), client.ContainerInspectOptions{})
+		if err != nil || in.Container.State == nil {
+			return false
+		}
+		if !in.Container.State.Running {
+			return true
+		}
+		if time.Now().After(deadline) || !bo.sleep(ctx) {
+			return false
+		}
+	}
 }
+
+// targetStopWait bounds how long targetStopped waits for the engine to
+// record that a container stopped.
+const targetStopWait = time.Second
 
 // exitResult is Wait's result for status code, given the signals the
 // backend delivered (by number).
