@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -32,8 +33,11 @@ func TestDockerSSHDKubernetes(t *testing.T) {
 	db := k.StartPod(t, harness.PodOptions{Name: "db", Namespace: "team-a"})
 	notReady := k.CreatePod(t, harness.PodOptions{Name: "unready", Containers: []harness.PodContainer{{Name: "app", ReadinessExec: []string{"false"}}}})
 
+	chromium := requireTool(t, "chromium", "apt-get install chromium")
+	cdn := serveCDN(t, xtermPackages(t))
 	const password = "kube-Pw-canary-0b7e"
 	p := startDockerSSHDBinary(t, dockerSSHDBinaryTags(t, "kube"), map[string]string{
+		"WEB_XTERM_URL":   cdn,
 		"KUBECONFIG":      k.Kubeconfig,
 		"KUBE_NAMESPACES": "default,team-a",
 		"ROUTING":         "any",
@@ -69,6 +73,43 @@ func TestDockerSSHDKubernetes(t *testing.T) {
 		out, errOut, status := run(user, "[ -t 0 ] && echo has-a-tty; exit 4", "-tt")
 		assert.Equal(t, 4, status, errOut)
 		assert.Equal(t, "has-a-tty\r\n", out)
+	})
+
+	t.Run("ssh -tt in a real terminal: size at start and after a resize", func(t *testing.T) {
+		ssh := p.ssh(t, user, login, []string{"-tt"})
+		term := newTmux(t, 40, 120, ssh.Args, ssh.Env)
+		term.typeLine("stty size; echo $((6*7))")
+		term.waitScreen("40 120")
+		term.waitScreen("42")
+		term.tmux("resize-window", "-t", "0", "-x", "100", "-y", "30")
+		term.typeUntil("stty size", "30 100")
+		term.typeLine("exit 3")
+		if got := term.exitStatus(); got != "3" {
+			t.Errorf("ssh -tt exit status %s, want 3; screen:\n%s", got, term.screen())
+		}
+	})
+
+	t.Run("the web terminal in a browser", func(t *testing.T) {
+		ctx := newBrowser(t, chromium, user, password)
+		b := &browserSteps{t: t, ctx: ctx}
+		b.step("log in with the SSH password and run a command in the pod", func() error {
+			if err := chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("http://127.0.0.1:%d/", p.httpPort))); err != nil {
+				return err
+			}
+			if err := b.waitJS(`window.dockssh && window.dockssh.id !== null`); err != nil {
+				return err
+			}
+			if err := chromedp.Do(ctx, typeKeys("echo $WHICH-$((6*7))\r")); err != nil {
+				return err
+			}
+			return b.waitJS(`/^app-42$/m.test(window.dockssh.text())`)
+		})
+		b.step("exit ends the session with its status", func() error {
+			if err := chromedp.Do(ctx, typeKeys("exit 4\r")); err != nil {
+				return err
+			}
+			return b.waitJS(`window.dockssh.ended.includes("exited with status 4")`)
+		})
 	})
 
 	t.Run("containers, namespaces and the environment", func(t *testing.T) {
