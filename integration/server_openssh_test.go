@@ -29,9 +29,9 @@ import (
 // decides who logs in (an authorized_keys line and a password user), hostkeys
 // gives the server its host key (LoadOrCreateHostKey; the client checks it
 // through a known_hosts file), and every line the server logs passes through
-// redact's slog handler. The session handler is a stand-in until execbridge
-// replaces it: it answers exec requests by echoing the command, with an exit
-// status.
+// redact's slog handler. The session handler is a stand-in, so that these
+// packages are tested without execbridge (which has its own tests): it
+// answers exec requests by echoing the command, with an exit status.
 func TestServerPackagesWithOpenSSH(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("ssh"); err != nil {
