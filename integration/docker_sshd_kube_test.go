@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,10 +11,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/dockssh/dockssh/integration/internal/harness"
 )
@@ -110,6 +114,35 @@ func TestDockerSSHDKubernetes(t *testing.T) {
 			}
 			return b.waitJS(`window.dockssh.ended.includes("exited with status 4")`)
 		})
+	})
+
+	t.Run("a signal request reaches the process in the pod", func(t *testing.T) {
+		hostKey, err := knownhosts.New(p.knownHosts)
+		require.NoError(t, err)
+		c, err := ssh.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p.port), &ssh.ClientConfig{
+			User: user, Auth: []ssh.AuthMethod{ssh.Password(password)}, HostKeyCallback: hostKey, Timeout: 20 * time.Second,
+		})
+		require.NoError(t, err)
+		defer c.Close()
+		s, err := c.NewSession()
+		require.NoError(t, err)
+		out, err := s.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, s.Start(`trap 'echo got-TERM; exit 7' TERM; echo ready; while :; do sleep 1; done`))
+		br := bufio.NewReader(out)
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, "ready\n", line)
+		require.NoError(t, s.Signal(ssh.SIGTERM))
+		// A signal that never arrives would leave the loop running.
+		stop := time.AfterFunc(30*time.Second, func() { c.Close() })
+		defer stop.Stop()
+		line, err = br.ReadString('\n')
+		require.NoError(t, err)
+		assert.Equal(t, "got-TERM\n", line)
+		var ee *ssh.ExitError
+		require.ErrorAs(t, s.Wait(), &ee)
+		assert.Equal(t, 7, ee.ExitStatus())
 	})
 
 	t.Run("containers, namespaces and the environment", func(t *testing.T) {
