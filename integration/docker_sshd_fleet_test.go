@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -90,6 +89,48 @@ func startFleet(tb testing.TB) *fleetEnv {
 	})
 	e.login = passwordLogin(tb, e.password)
 	return e
+}
+
+// longSessionCommand prints "started" and runs until it is ended.
+const longSessionCommand = "echo started; exec sleep 120"
+
+// longSession is an ssh client running longSessionCommand, for tests that
+// take its target away under it.
+type longSession struct {
+	cmd    *exec.Cmd
+	stderr strings.Builder
+	done   chan error
+}
+
+// startLongSession starts c (running longSessionCommand) and returns once
+// the command runs in its target.
+func startLongSession(tb testing.TB, c *exec.Cmd) *longSession {
+	tb.Helper()
+	l := &longSession{cmd: c, done: make(chan error, 1)}
+	stdout, err := c.StdoutPipe()
+	require.NoError(tb, err)
+	c.Stderr = &l.stderr
+	require.NoError(tb, c.Start())
+	line := make([]byte, len("started\n"))
+	_, err = io.ReadFull(stdout, line)
+	require.NoError(tb, err)
+	go func() { io.Copy(io.Discard, stdout); l.done <- c.Wait() }()
+	return l
+}
+
+// wait waits up to 60 s for the session to end (because what took its
+// target away) and returns the client's exit status and stderr.
+func (l *longSession) wait(tb testing.TB, because string) (int, string) {
+	tb.Helper()
+	select {
+	case <-l.done:
+		return l.cmd.ProcessState.ExitCode(), l.stderr.String()
+	case <-time.After(60 * time.Second):
+		l.cmd.Process.Kill()
+		<-l.done
+		tb.Fatalf("the session did not end when %s", because)
+		return 0, ""
+	}
 }
 
 // sshClientConfig writes an ssh_config with one Host alias per sshd, with
@@ -197,29 +238,11 @@ func TestDockerSSHDFleet(t *testing.T) {
 
 	t.Run("an endpoint that stops fails only its sessions, and serves again", func(t *testing.T) {
 		// A session in use on host-b when its sshd stops.
-		long := e.p.ssh(t, "u+"+e.b.Name+".host-b", e.login, nil, "echo started; exec sleep 120")
-		stdout, err := long.StdoutPipe()
-		require.NoError(t, err)
-		var longErr strings.Builder
-		long.Stderr = &longErr
-		require.NoError(t, long.Start())
-		line := make([]byte, len("started\n"))
-		_, err = io.ReadFull(stdout, line)
-		require.NoError(t, err)
-
+		long := startLongSession(t, e.p.ssh(t, "u+"+e.b.Name+".host-b", e.login, nil, longSessionCommand))
 		e.sshdB.Stop(t)
-		waited := make(chan error, 1)
-		go func() { io.Copy(io.Discard, stdout); waited <- long.Wait() }()
-		select {
-		case err := <-waited:
-			var ee interface{ ExitCode() int }
-			require.True(t, errors.As(err, &ee), "the session on host-b ended with %v", err)
-			assert.Equal(t, 255, ee.ExitCode(), "no exit status can be known")
-			assert.Contains(t, longErr.String(), "dockssh: the exit status is unknown: endpoint host-b did not answer")
-		case <-time.After(60 * time.Second):
-			long.Process.Kill()
-			t.Fatal("the session on host-b did not end when its sshd stopped")
-		}
+		status, stderr := long.wait(t, "its sshd stopped")
+		assert.Equal(t, 255, status, "no exit status can be known")
+		assert.Contains(t, stderr, "dockssh: the exit status is unknown: endpoint host-b did not answer")
 
 		_, errOut, status := e.run(t, "u+"+e.b.Name+".host-b", "true")
 		assert.Equal(t, 1, status)

@@ -3,11 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
@@ -153,30 +150,13 @@ func TestDockerSSHDSwarm(t *testing.T) {
 	})
 
 	t.Run("a task killed mid-session ends it with a message; the next login finds the new task", func(t *testing.T) {
-		long := p.ssh(t, "u+"+name+".1.svc", login, nil, "echo started; exec sleep 120")
-		stdout, err := long.StdoutPipe()
-		require.NoError(t, err)
-		var longErr strings.Builder
-		long.Stderr = &longErr
-		require.NoError(t, long.Start())
-		line := make([]byte, len("started\n"))
-		_, err = io.ReadFull(stdout, line)
-		require.NoError(t, err)
-
+		long := startLongSession(t, p.ssh(t, "u+"+name+".1.svc", login, nil, longSessionCommand))
 		old := tasks[1].Status.ContainerStatus.ContainerID
-		_, err = harness.Docker(t).ContainerKill(context.Background(), old, client.ContainerKillOptions{Signal: "KILL"})
+		_, err := harness.Docker(t).ContainerKill(context.Background(), old, client.ContainerKillOptions{Signal: "KILL"})
 		require.NoError(t, err)
-		done := make(chan error, 1)
-		go func() { io.Copy(io.Discard, stdout); done <- long.Wait() }()
-		select {
-		case err := <-done:
-			require.Error(t, err)
-			assert.Equal(t, 137, long.ProcessState.ExitCode())
-			assert.Regexp(t, `^dockssh: container `+name+`\.1\.\S+ on host-a stopped while the session ran\n$`, longErr.String())
-		case <-time.After(60 * time.Second):
-			long.Process.Kill()
-			t.Fatal("the session did not end when its task's container was killed")
-		}
+		status, stderr := long.wait(t, "its task's container was killed")
+		assert.Equal(t, 137, status)
+		assert.Regexp(t, `^dockssh: container `+name+`\.1\.\S+ on host-a stopped while the session ran\n$`, stderr)
 
 		waitUntil(t, "the next login to reach the rescheduled task", func() bool {
 			out, _, status := run("u+"+name+".1.svc", "cat /etc/hostname")
